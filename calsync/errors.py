@@ -1,0 +1,60 @@
+"""calsync's own exceptions.
+
+The CLI turns each into one line on stderr and an exit code, so a cron mail says what
+went wrong and what to do, never a traceback:
+
+====  =====================================================================
+code  meaning
+====  =====================================================================
+0     success (drift warnings included)
+1     unexpected internal error (a bug: that one does print a traceback)
+2     bad configuration or usage
+3     a login expired or was revoked: run ``calsync setup <provider>``
+4     a calendar could not be processed (file unreadable, server refused)
+5     another calsync run holds the lock
+====  =====================================================================
+"""
+
+from __future__ import annotations
+
+
+class CalsyncError(Exception):
+    """Base class: a failure the user can act on, shown as one line."""
+
+    exit_code = 4
+
+
+class ConfigError(CalsyncError):
+    """The config file is missing, unreadable or invalid."""
+
+    exit_code = 2
+
+
+class AuthError(CalsyncError):
+    """A login is missing, expired or revoked; the message names the command that fixes it."""
+
+    exit_code = 3
+
+
+class ProviderError(CalsyncError):
+    """A calendar could not be read or written."""
+
+    exit_code = 4
+
+
+class CalendarFileError(ProviderError):
+    """A local calendar file is unreadable or malformed."""
+
+
+class ConflictError(ProviderError):
+    """Someone changed the event between our read and our write (ETag / If-Match)."""
+
+
+class ForbiddenError(ProviderError):
+    """The provider refused a write (not the organizer, no permission)."""
+
+
+class LockedError(CalsyncError):
+    """Another run holds the lock."""
+
+    exit_code = 5

@@ -1,0 +1,155 @@
+"""The provider-neutral model every provider normalises into.
+
+Providers produce :class:`Occurrence` values; detection groups them into
+:class:`Relationship` values; cadence analysis turns those into :class:`Cadence`.
+Nothing here knows HTTP or iCalendar.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+class AttendeeKind(enum.StrEnum):
+    PERSON = "person"
+    GROUP = "group"  # a mailing list: counts as more than one person
+    ROOM = "room"
+    RESOURCE = "resource"
+
+
+class Response(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TENTATIVE = "tentative"
+    NEEDS_ACTION = "needs-action"
+    UNKNOWN = "unknown"
+
+
+class Status(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """One address on an invite. ``email`` is lower-cased by the provider."""
+
+    email: str
+    name: str | None = None
+    kind: AttendeeKind = AttendeeKind.PERSON
+    response: Response = Response.UNKNOWN
+    is_self: bool = False  # the provider says this address is the calendar's owner
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind in (AttendeeKind.PERSON, AttendeeKind.GROUP)
+
+
+@dataclass(frozen=True)
+class Body:
+    """An event description as stored: plain text, or HTML (Google, Outlook)."""
+
+    text: str
+    html: bool = False
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One planned meeting: a single event, or one instance of a recurring series.
+
+    ``ref`` is the provider's handle for reading and writing this very occurrence
+    (an instance id on Google and Graph; UID plus RECURRENCE-ID in an .ics file).
+    ``series_id`` groups the instances of one recurring series; it is None for a
+    single event. ``removed`` marks an instance taken out of its series (EXDATE,
+    a deleted Graph occurrence): planned once, never held.
+    """
+
+    provider: str
+    calendar: str
+    ref: str
+    uid: str
+    start: datetime  # aware; its tzinfo is the event's own zone where known
+    end: datetime
+    title: str = ""
+    series_id: str | None = None
+    recurrence_id: datetime | None = None
+    all_day: bool = False
+    organizer: str | None = None
+    organizer_is_self: bool | None = None  # None: the provider cannot tell
+    attendees: tuple[Attendee, ...] = ()
+    status: Status = Status.CONFIRMED
+    removed: bool = False
+    description: Body = field(default_factory=lambda: Body(""))
+    etag: str | None = None
+    writable: bool = True  # False where the source cannot take a write (no UID, read-only)
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    @property
+    def cancelled(self) -> bool:
+        return self.removed or self.status is Status.CANCELLED
+
+
+@dataclass
+class FetchResult:
+    """What a provider read: occurrences in the window, and per-event problems it skipped."""
+
+    occurrences: list[Occurrence] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Relationship:
+    """The owner and one counterpart, across every series and single meeting they share."""
+
+    counterpart: str
+    name: str | None
+    provider: str
+    calendar: str
+    occurrences: list[Occurrence]  # sorted by start; 1on1 occurrences only
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def series(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for occ in self.occurrences:
+            seen.setdefault(occ.series_id or occ.uid, None)
+        return list(seen)
+
+    @property
+    def titles(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for occ in self.occurrences:
+            if occ.title:
+                seen.setdefault(occ.title, None)
+        return list(seen)
+
+
+class Label(enum.StrEnum):
+    HEALTHY = "healthy"
+    DRIFTING = "drifting"
+    LAPSED = "lapsed"
+    INSUFFICIENT = "insufficient-data"
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """Figures measured on held meetings, and the label and warnings they earn."""
+
+    label: Label
+    held: int
+    planned: int
+    cancelled: int
+    declined: int
+    median_interval_days: float | None
+    median_duration_min: float | None
+    baseline_interval_days: float | None
+    baseline_duration_min: float | None
+    last_held: datetime | None
+    next: datetime | None
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,74 @@
+"""The seam between calsync's core and a calendar API.
+
+A provider reads occurrences in a time window, normalised into :mod:`calsync.model`,
+and writes a new description into one occurrence. The write takes a *splice*
+function rather than a finished text: the provider reads the current body, hands it
+to the splice, and writes the result under its precondition (ETag / If-Match). On a
+conflict it re-reads and splices again (once), so a concurrent human edit is never
+overwritten. The provider knows nothing about agendas; the core knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from calsync.docs.base import DocBackend
+from calsync.model import Body, FetchResult, Occurrence
+
+# Given the body as stored now, return the body to store, or None to leave it alone.
+Splice = Callable[[Body], Body | None]
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+class WriteStatus(enum.StrEnum):
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"  # the splice said there was nothing to change
+    CONFLICT = "conflict"  # changed under us twice in a row: left alone this run
+    FORBIDDEN = "forbidden"  # not ours to write (not organizer, read-only)
+    GONE = "gone"  # the occurrence no longer exists
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    status: WriteStatus
+    before: Body | None = None
+    after: Body | None = None
+    detail: str = ""
+
+
+class Provider(Protocol):
+    """One configured calendar."""
+
+    kind: str  # "ics", "google", "microsoft"
+    name: str  # the calendar's name in the config
+
+    def fetch(self, window: Window) -> FetchResult:
+        """Every occurrence overlapping the window, cancelled and removed ones included."""
+        ...
+
+    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+        """Splice the description of this one occurrence and store it.
+
+        ``tag`` is a short content hash of calsync's block; providers that can keep
+        private metadata on an event (Google ``extendedProperties.private``) store it.
+        """
+        ...
+
+    def close(self) -> None:
+        """Persist what must outlive the run (sync tokens, rotated logins)."""
+        ...
+
+
+class HasDocs(Protocol):
+    """A provider that also offers a doc backend on the same login (Drive, OneDrive)."""
+
+    def docs(self) -> DocBackend: ...
