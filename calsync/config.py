@@ -132,6 +132,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
     cals_raw = data.get("calendars")
     if not isinstance(cals_raw, list) or not cals_raw:
         r.fail("calendars", "at least one [[calendars]] entry is required")
+    assert isinstance(cals_raw, list)
     calendars = tuple(_calendar(r, c, i) for i, c in enumerate(cals_raw))
     names = [c.name for c in calendars]
     dup = {n for n in names if names.count(n) > 1}
@@ -173,7 +174,7 @@ class _Reader:
             return {}
         if not isinstance(value, dict):
             self.fail(key, "must be a table")
-        return value
+        return dict(value)
 
     def get(self, t: Mapping[str, Any], key: str, prefix: str, kind: type, default: Any) -> Any:
         if key not in t:

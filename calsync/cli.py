@@ -1,0 +1,184 @@
+"""The ``calsync`` command: a thin layer over the engine.
+
+Heavy modules are imported inside the commands, so ``calsync --help`` and a cron
+run on local files never pay for the Google or Microsoft client libraries.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from calsync.config import Config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(fn: F) -> F:
+    """Turn calsync's own errors into one line on stderr and their exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from calsync.errors import CalsyncError
+
+        try:
+            return fn(*args, **kwargs)
+        except CalsyncError as exc:
+            click.echo(f"calsync: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _now(value: str | None, config: Config) -> datetime:
+    if value is None:
+        return datetime.now().astimezone()
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 date-time: {value!r}", param_hint="--now") from None
+    if parsed.tzinfo is None:
+        if config.owner.timezone:
+            from zoneinfo import ZoneInfo
+
+            return parsed.replace(tzinfo=ZoneInfo(config.owner.timezone))
+        return parsed.astimezone()
+    return parsed
+
+
+def _store() -> Any:
+    from calsync.paths import data_dir
+    from calsync.store import Store
+
+    return Store(data_dir() / "state.sqlite3")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $CALSYNC_CONFIG, then the user config dir).",
+)
+@click.version_option(package_name="calsync")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """Keep 1on1 invites stocked with an agenda; warn when their cadence drifts."""
+    ctx.obj = config_path
+
+
+def _load(ctx: click.Context) -> Config:
+    from calsync.config import load
+
+    return load(ctx.obj)
+
+
+_NOW = click.option("--now", "now_text", metavar="ISO8601", help="Fix the current instant.")
+_FORMAT = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+
+
+@main.command()
+@_NOW
+@_FORMAT
+@click.pass_context
+@_friendly
+def status(ctx: click.Context, now_text: str | None, fmt: str) -> None:
+    """Every 1on1 relationship, how often and how long it really meets, and drift warnings."""
+    from calsync import engine, report
+
+    config = _load(ctx)
+    report_ = engine.status(config, _now(now_text, config), _store())
+    click.echo(report.status_json(report_) if fmt == "json" else report.status_text(report_))
+    _finish(report_)
+
+
+@main.command()
+@click.option("--explain", is_flag=True, help="Say why each candidate was taken or skipped.")
+@_NOW
+@click.pass_context
+@_friendly
+def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
+    """List the detected 1on1 relationships (with --explain: every candidate and why)."""
+    from calsync import engine, report
+
+    config = _load(ctx)
+    report_ = engine.status(config, _now(now_text, config), _store())
+    if explain:
+        click.echo(report.explain_text(report_))
+    else:
+        for item in report_.statuses:
+            rel = item.relationship
+            click.echo(f"{rel.counterpart}\t{rel.calendar}\t{'; '.join(rel.titles)}")
+    _finish(report_)
+
+
+def _finish(report_: Any) -> None:
+    for problem in report_.problems:
+        click.echo(f"warning: {problem}", err=True)
+    for failure in report_.failures:
+        click.echo(f"calsync: {failure.calendar}: {failure.error}", err=True)
+    code = report_.exit_code()
+    if code:
+        sys.exit(code)
+
+
+@main.group()
+def setup() -> None:
+    """Grant calsync access to a calendar (once)."""
+
+
+@setup.command("google")
+@click.option("--client-secrets", type=click.Path(dir_okay=False, path_type=Path),
+              help="The OAuth client JSON downloaded from Google Cloud Console.")
+@click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
+@click.option("--port", type=int, default=0, show_default=True,
+              help="Loopback port for the redirect (0: any free port).")
+@click.option("--calendar-id", default="primary", show_default=True)
+@click.option("--read-only", is_flag=True, help="Ask for read-only access; never write.")
+@click.pass_context
+@_friendly
+def setup_google(
+    ctx: click.Context,
+    client_secrets: Path | None,
+    no_browser: bool,
+    port: int,
+    calendar_id: str,
+    read_only: bool,
+) -> None:
+    """Log in to Google Calendar and add the calendar to the config."""
+    from calsync.config import default_config_path
+    from calsync.providers.google_setup import setup as run_setup
+
+    path = ctx.obj or default_config_path()
+    click.echo(run_setup(path, client_secrets, no_browser, port, calendar_id, read_only))
+
+
+@setup.command("microsoft")
+@click.option("--client-id", help="The application (client) id of your app registration.")
+@click.option("--tenant", default="organizations", show_default=True)
+@click.option("--browser", is_flag=True, help="Interactive browser login instead of a device code.")
+@click.option("--read-only", is_flag=True, help="Ask for read-only access; never write.")
+@click.pass_context
+@_friendly
+def setup_microsoft(
+    ctx: click.Context, client_id: str | None, tenant: str, browser: bool, read_only: bool
+) -> None:
+    """Log in to Microsoft 365 and add the Outlook calendar to the config."""
+    from calsync.config import default_config_path
+    from calsync.providers.microsoft_setup import setup as run_setup
+
+    path = ctx.obj or default_config_path()
+    click.echo(run_setup(path, client_id, tenant, browser, read_only))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

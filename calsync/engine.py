@@ -1,0 +1,110 @@
+"""One pass over the configured calendars: fetch → normalise → detect → analyse.
+
+Each calendar is processed on its own: one failing (a revoked login, an unreadable
+file) is reported and does not stop the others. ``calsync run`` builds on
+:func:`survey` to render and write agendas (see :mod:`calsync.run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from calsync.cadence import analyse
+from calsync.config import CalendarConfig, Config
+from calsync.detect import Candidate, detect
+from calsync.errors import AuthError, CalsyncError
+from calsync.model import Cadence, FetchResult, Relationship
+from calsync.providers import open_provider
+from calsync.providers.base import Provider, Window
+from calsync.store import Store
+
+
+@dataclass
+class RelationshipStatus:
+    relationship: Relationship
+    cadence: Cadence
+
+    @property
+    def role(self) -> str:
+        """The owner's role, from the next planned meeting (else the latest one)."""
+        occs = self.relationship.occurrences
+        live = [o for o in occs if not o.cancelled]
+        nxt = self.cadence.next
+        pick = next((o for o in live if nxt is not None and o.start >= nxt), None)
+        pick = pick or (live[-1] if live else occs[-1])
+        return "organizer" if pick.organizer_is_self else "attendee"
+
+
+@dataclass
+class CalendarSurvey:
+    calendar: CalendarConfig
+    provider: Provider
+    fetched: FetchResult
+    statuses: list[RelationshipStatus]
+    candidates: list[Candidate]
+
+
+@dataclass
+class Failure:
+    calendar: str
+    error: CalsyncError
+
+
+@dataclass
+class Report:
+    generated_at: datetime
+    surveys: list[CalendarSurvey] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def statuses(self) -> list[RelationshipStatus]:
+        return [s for survey in self.surveys for s in survey.statuses]
+
+    @property
+    def problems(self) -> list[str]:
+        return [w for survey in self.surveys for w in survey.fetched.warnings]
+
+    def exit_code(self) -> int:
+        if any(isinstance(f.error, AuthError) for f in self.failures):
+            return AuthError.exit_code
+        return max((f.error.exit_code for f in self.failures), default=0)
+
+
+def window(config: Config, now: datetime) -> Window:
+    ahead = max(config.policy.lookahead_days, config.agenda.horizon_days)
+    return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
+
+
+def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurvey | Failure]:
+    """Per calendar: its occurrences, relationships and their cadence, or why it failed."""
+    span = window(config, now)
+    owner = config.owner.emails
+    for cal in config.calendars:
+        try:
+            provider = open_provider(cal, config.owner, store.namespace(f"cal:{cal.name}"), now)
+            fetched = provider.fetch(span)
+        except CalsyncError as exc:
+            yield Failure(cal.name, exc)
+            continue
+        found = detect(fetched.occurrences, owner, config.detection)
+        statuses = [
+            RelationshipStatus(rel, analyse(rel, config.policy, now, owner))
+            for rel in found.relationships
+        ]
+        yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)
+
+
+def status(config: Config, now: datetime, store: Store) -> Report:
+    report = Report(generated_at=now)
+    for item in survey(config, now, store):
+        if isinstance(item, Failure):
+            report.failures.append(item)
+        else:
+            report.surveys.append(item)
+            try:
+                item.provider.close()
+            except CalsyncError as exc:
+                report.failures.append(Failure(item.calendar.name, exc))
+    return report

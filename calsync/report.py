@@ -1,0 +1,99 @@
+"""Turn a :class:`calsync.engine.Report` into the text table or the JSON scripts rely on."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from calsync.cadence import num
+from calsync.engine import RelationshipStatus, Report
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
+
+
+def relationship_json(item: RelationshipStatus) -> dict[str, Any]:
+    rel, c = item.relationship, item.cadence
+    return {
+        "counterpart": rel.counterpart,
+        "name": rel.name,
+        "role": item.role,
+        "provider": rel.provider,
+        "calendar": rel.calendar,
+        "series": rel.series,
+        "titles": rel.titles,
+        "held": c.held,
+        "planned": c.planned,
+        "cancelled": c.cancelled,
+        "declined": c.declined,
+        "median_interval_days": _round(c.median_interval_days),
+        "median_duration_min": _round(c.median_duration_min),
+        "baseline_interval_days": _round(c.baseline_interval_days),
+        "baseline_duration_min": _round(c.baseline_duration_min),
+        "cadence": c.label.value,
+        "warnings": list(c.warnings),
+        "last_held": _iso(c.last_held),
+        "next": _iso(c.next),
+    }
+
+
+def status_json(report: Report) -> str:
+    doc = {
+        "generated_at": report.generated_at.isoformat(),
+        "relationships": [relationship_json(s) for s in report.statuses],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def _fig(value: float | None, unit: str) -> str:
+    return f"{num(value)}{unit}" if value is not None else "-"
+
+
+def status_text(report: Report) -> str:
+    rows = [("counterpart", "role", "cadence", "held/planned", "every", "length", "last", "next")]
+    warnings: list[str] = []
+    for item in report.statuses:
+        rel, c = item.relationship, item.cadence
+        rows.append(
+            (
+                rel.name or rel.counterpart,
+                item.role,
+                c.label.value,
+                f"{c.held}/{c.planned}",
+                _fig(c.median_interval_days, "d"),
+                _fig(c.median_duration_min, "m"),
+                c.last_held.date().isoformat() if c.last_held else "-",
+                c.next.date().isoformat() if c.next else "-",
+            )
+        )
+        warnings.extend(c.warnings)
+    if len(rows) == 1:
+        lines = ["No 1on1 relationships found (try `calsync detect --explain`)."]
+    else:
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+                 for r in rows]
+    if warnings:
+        lines += ["", *[f"warning: {w}" for w in warnings]]
+    return "\n".join(lines)
+
+
+def explain_text(report: Report) -> str:
+    lines = []
+    for survey in report.surveys:
+        lines.append(f"{survey.calendar.name}:")
+        merged: dict[tuple[bool, str, str, str], int] = {}
+        for cand in survey.candidates:  # single events with one title read as one line
+            key = (cand.taken, cand.title, cand.counterpart or "", cand.reason)
+            merged[key] = merged.get(key, 0) + cand.occurrences
+        for (taken, title, counterpart, reason), count in merged.items():
+            mark = "take" if taken else "skip"
+            who = f" with {counterpart}" if counterpart else ""
+            lines.append(f"  {mark}  {title or '(no title)'!r}{who} ({count} occ.): {reason}")
+    return "\n".join(lines)
