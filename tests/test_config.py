@@ -1,0 +1,88 @@
+"""Config validation: one clear line naming file, key and problem; exit code 2 (issue 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from calsync.config import load
+from calsync.errors import ConfigError
+from tests.helpers import cli
+
+MINIMAL = '[owner]\nemail = "mgr@example.com"\n\n[[calendars]]\nprovider = "ics"\npath = "calendar.ics"\n'
+
+
+def test_minimal_config_from_the_issue_works(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL)
+    config = load(path)
+    assert config.owner.emails == ("mgr@example.com",)
+    assert config.calendars[0].path == tmp_path / "calendar.ics"
+    assert config.policy.target_interval_days == 7 and config.policy.lookback_days == 180
+    assert config.language == "en"
+
+
+def test_several_owner_addresses(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL.replace('email = "mgr@example.com"',
+                                    'email = "Mgr@Example.com"\nemails = ["m@alias.example.com"]'))
+    assert load(path).owner.emails == ("mgr@example.com", "m@alias.example.com")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[calendars]]\npath='x.ics'\n", "owner: missing [owner] table"),
+        ('[owner]\nemail="a@b.c"\n', "calendars: at least one [[calendars]] entry is required"),
+        (MINIMAL.replace('"ics"', '"caldav"'), "calendars[0].provider: unknown provider 'caldav'"),
+        (MINIMAL + "\n[policy]\nmax_interval_days = 'two weeks'\n",
+         "policy.max_interval_days: expected float, got str"),
+        (MINIMAL + "\n[policy]\nlookback_dayz = 90\n", "policy.lookback_dayz: unknown key"),
+        (MINIMAL + "\n[policy]\nmin_sessions = 0\n", "policy.min_sessions: must be greater than 0"),
+        (MINIMAL + "\n[detection]\ninclude_titles = ['(']\n",
+         "detection.include_titles: bad regular expression"),
+        (MINIMAL.replace("mgr@example.com", "not-an-address"), "owner.email: not an email address"),
+        (MINIMAL + 'language = "fr"\n', "calendars[0].language: unknown key"),
+        ('language = "fr"\n' + MINIMAL, "language: must be one of en, ja"),
+        ("[owner\n", "invalid TOML"),
+    ],
+)
+def test_bad_config_names_file_key_problem(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value).startswith(str(path))
+    assert message in str(info.value)
+
+
+def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL.replace('"ics"', '"caldav"'))
+    result = cli("--config", path, "status")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert "calendars[0].provider" in result.stderr
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = cli("--config", tmp_path / "nope.toml", "status")
+    assert result.exit_code == 2 and "config file not found" in result.stderr
+
+
+def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "env.toml"
+    path.write_text(MINIMAL)
+    (tmp_path / "calendar.ics").write_text("BEGIN:VCALENDAR\nVERSION:2.0\nEND:VCALENDAR\n")
+    monkeypatch.setenv("CALSYNC_CONFIG", str(path))
+    result = cli("status")
+    assert result.exit_code == 0 and "No 1on1 relationships found" in result.stdout
+
+
+def test_unreadable_calendar_exits_4_and_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL)
+    result = cli("--config", path, "status", "--now", "2026-01-01T00:00:00+00:00")
+    assert result.exit_code == 4
+    assert "calendar.ics: no such file or folder" in result.stderr
