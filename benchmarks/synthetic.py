@@ -22,7 +22,7 @@ def calendar(series: int = 200, years: int = 3, end: datetime | None = None) -> 
             f"UID:{uid}",
             "DTSTAMP:20260101T000000Z",
             f"SUMMARY:1on1 Report {i} / Manager",
-            f"ORGANIZER;CN=Manager:mailto:mgr@example.com",
+            "ORGANIZER;CN=Manager:mailto:mgr@example.com",
             "ATTENDEE;CN=Manager;PARTSTAT=ACCEPTED:mailto:mgr@example.com",
             f"ATTENDEE;CN=Report {i};PARTSTAT=ACCEPTED:mailto:report{i}@example.com",
         ]

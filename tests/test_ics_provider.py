@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from calsync.providers.base import Window
 from calsync.providers.ics import IcsProvider
 from tests.conftest import corpus_files
 
-UTC = timezone.utc
+UTC = UTC
 ALL_TIME = Window(datetime(1990, 1, 1, tzinfo=UTC), datetime(2035, 1, 1, tzinfo=UTC))
 
 
