@@ -1,0 +1,261 @@
+"""The pair's shared agenda doc as a Google Doc, on the calendar's Google login.
+
+calsync creates the doc itself (scope ``drive.file`` reaches only files the app created),
+tags it with ``appProperties`` so a crash between creating and remembering it does not
+make a second one, shares it with the counterpart as a writer, and remembers its id in
+``state``.
+
+New meeting sections go in with the Docs API's ``batchUpdate`` ``insertText`` right below
+the doc's log heading, so nothing people wrote is rewritten; ``writeControl`` pins the
+revision that was read, so a concurrent edit makes the insert fail instead of landing in
+the wrong place (it is retried once on a fresh read). Text is read back with Drive's
+``files.export`` as Markdown, where checklists come out as ``- [ ]`` / ``- [x]`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from calsync.docs.base import DocRef, DocRequest
+from calsync.errors import ForbiddenError, ProviderError
+
+if TYPE_CHECKING:
+    from calsync.config import CalendarConfig
+    from calsync.providers.google import Session
+    from calsync.state import KeyValue
+
+DOC_MIME = "application/vnd.google-apps.document"
+LOG_HEADING = "Meeting log (newest first)"
+APP_KEY = "calsync-key"  # appProperties key carrying the relationship key
+
+
+@dataclass(frozen=True)
+class KnownDoc:
+    id: str
+    url: str
+    title: str
+
+
+def utf16_len(text: str) -> int:
+    """Docs API indexes count UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _md_lines(template: str) -> list[tuple[str, str]]:
+    """Markdown-ish template lines as (text, named style): ``#`` headings become Doc headings."""
+    out = []
+    for line in template.rstrip("\n").split("\n"):
+        m = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if m:
+            out.append((m.group(2), f"HEADING_{min(len(m.group(1)), 6)}"))
+        else:
+            out.append((line, "NORMAL_TEXT"))
+    return out
+
+
+class GoogleDocBackend:
+    def __init__(self, session: Session, state: KeyValue, cal: CalendarConfig) -> None:
+        self.session = session
+        self.state = state
+        self.cal = cal
+        self._known: dict[str, KnownDoc] = {}
+
+    def known(self) -> list[KnownDoc]:
+        """Docs ensured in this run (the provider attaches the one an agenda links)."""
+        return list(self._known.values())
+
+    def _drive(self) -> Any:
+        return self.session.service("drive", "v3")
+
+    def _docs(self) -> Any:
+        return self.session.service("docs", "v1")
+
+    def _run(self, req: Any, what: str, retry: bool = True) -> Any:
+        from googleapiclient.errors import HttpError
+
+        from calsync.providers.google import error_message, error_reason
+
+        try:
+            return self.session.execute(req, retry=retry, what=what)
+        except HttpError as exc:
+            reason = error_reason(exc)
+            raise ProviderError(
+                f"{self.cal.name}: shared doc: {what}: Google answered HTTP {exc.status_code}"
+                f"{f' {reason}' if reason else ''}: {error_message(exc)}"
+            ) from None
+
+    # -- DocBackend ---------------------------------------------------------------------
+    def ensure(self, request: DocRequest) -> DocRef:
+        key = f"gdoc:{request.key}"
+        raw = self.state.get(key)
+        if raw:
+            rec = json.loads(raw)
+            ref = DocRef(id=rec["id"], url=rec["url"])
+            if not rec.get("shared"):
+                self._share(rec, request, key)
+            self._known[ref.id] = KnownDoc(ref.id, ref.url, rec.get("title") or request.title)
+            return ref
+        if self.cal.read_only:
+            raise ForbiddenError(f"{self.cal.name} is read_only: calsync creates no doc for it")
+        rec = self._find(request.key) or self._create(request)
+        self.state.set(key, json.dumps(rec))
+        self._share(rec, request, key)
+        ref = DocRef(id=rec["id"], url=rec["url"])
+        self._known[ref.id] = KnownDoc(ref.id, ref.url, request.title)
+        return ref
+
+    def _find(self, relationship_key: str) -> dict[str, Any] | None:
+        """A doc this app created for the pair earlier but did not get to remember."""
+        value = relationship_key.replace("\\", "\\\\").replace("'", "\\'")
+        req = self._drive().files().list(
+            q=(
+                f"appProperties has {{ key='{APP_KEY}' and value='{value}' }} "
+                f"and mimeType='{DOC_MIME}' and trashed=false"
+            ),
+            fields="files(id,name,webViewLink)",
+            pageSize=10,
+            spaces="drive",
+        )
+        files = (self._run(req, "looking for the doc") or {}).get("files") or []
+        if not files:
+            return None
+        f = files[0]
+        return {"id": f["id"], "url": f.get("webViewLink") or _doc_url(f["id"]),
+                "title": f.get("name", ""), "shared": False}
+
+    def _create(self, request: DocRequest) -> dict[str, Any]:
+        meta = {
+            "name": request.title,
+            "mimeType": DOC_MIME,
+            "appProperties": {APP_KEY: request.key},
+        }
+        # metadata only: a create cannot be guarded, so it is never retried blindly
+        created = self._run(
+            self._drive().files().create(body=meta, fields="id,name,webViewLink"),
+            "creating the doc",
+            retry=False,
+        )
+        doc_id = created["id"]
+        lines = _md_lines(request.template) + [("", "NORMAL_TEXT"), (LOG_HEADING, "HEADING_2")]
+        text = "".join(line + "\n" for line, _ in lines)
+        requests: list[dict[str, Any]] = [
+            {"insertText": {"location": {"index": 1}, "text": text}}
+        ]
+        index = 1
+        for line, style in lines:
+            n = utf16_len(line) + 1
+            if style != "NORMAL_TEXT":
+                requests.append(_style(index, index + n, style))
+            index += n
+        self._run(
+            self._docs().documents().batchUpdate(documentId=doc_id, body={"requests": requests}),
+            "writing the doc's template",
+        )
+        return {"id": doc_id, "url": created.get("webViewLink") or _doc_url(doc_id),
+                "title": request.title, "shared": False}
+
+    def _share(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
+        body = {"type": "user", "role": "writer", "emailAddress": request.counterpart}
+        req = self._drive().permissions().create(
+            fileId=rec["id"],
+            body=body,
+            sendNotificationEmail=self.cal.share_notify,
+            fields="id",
+        )
+        # creating the same user permission twice is harmless, so a retry is safe
+        self._run(req, "sharing the doc")
+        rec["shared"] = True
+        self.state.set(key, json.dumps(rec))
+
+    def read_text(self, doc: DocRef) -> str:
+        req = self._drive().files().export(fileId=doc.id, mimeType="text/markdown")
+        data = self._run(req, "reading the doc")
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        return text.lstrip("\ufeff").replace("\r\n", "\n")
+
+    def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        from googleapiclient.errors import HttpError
+
+        for attempt in range(2):
+            document = self._run(
+                self._docs().documents().get(documentId=doc.id), "reading the doc"
+            )
+            paragraphs = list(_paragraphs(document))
+            if any(marker in p_text for _, _, p_text in paragraphs):
+                return False
+            # below the log heading; at the very top if someone removed it
+            index = 1
+            for start, end, p_text in paragraphs:
+                if p_text.strip() == LOG_HEADING:
+                    index = end
+                    break
+            body_end = max((end for _, end, _ in paragraphs), default=1)
+            section = text.rstrip("\n") + "\n"
+            if marker not in section:
+                section = marker + "\n" + section
+            first = section.split("\n", 1)[0]
+            if index >= body_end:  # the heading is the last paragraph: go before its newline
+                index = body_end - 1
+                section = "\n" + section.rstrip("\n")
+                first_start = index + 1
+            else:
+                first_start = index
+            n = utf16_len(section)
+            requests = [
+                {"insertText": {"location": {"index": index}, "text": section}},
+                _style(index, index + n, "NORMAL_TEXT"),
+                _style(first_start, first_start + utf16_len(first) + 1, "HEADING_3"),
+            ]
+            body: dict[str, Any] = {"requests": requests}
+            if document.get("revisionId"):
+                body["writeControl"] = {"requiredRevisionId": document["revisionId"]}
+            req = self._docs().documents().batchUpdate(documentId=doc.id, body=body)
+            try:
+                # pinned to the revision read: a retry cannot land twice or misplace text
+                self.session.execute(req, retry=True, what="adding the meeting section")
+            except HttpError as exc:
+                if exc.status_code == 400 and attempt == 0 and "revision" in str(
+                    exc.content
+                ).lower():
+                    continue  # someone edited the doc between our read and write
+                from calsync.providers.google import error_message
+
+                raise ProviderError(
+                    f"{self.cal.name}: shared doc: adding the meeting section: Google "
+                    f"answered HTTP {exc.status_code}: {error_message(exc)}"
+                ) from None
+            return True
+        raise ProviderError(
+            f"{self.cal.name}: shared doc kept changing while calsync added the section; "
+            "will try again next run"
+        )
+
+
+def _style(start: int, end: int, style: str) -> dict[str, Any]:
+    return {
+        "updateParagraphStyle": {
+            "range": {"startIndex": start, "endIndex": end},
+            "paragraphStyle": {"namedStyleType": style},
+            "fields": "namedStyleType",
+        }
+    }
+
+
+def _paragraphs(document: dict[str, Any]) -> list[tuple[int, int, str]]:
+    out = []
+    for el in (document.get("body") or {}).get("content") or []:
+        para = el.get("paragraph")
+        if not para:
+            continue
+        text = "".join(
+            (e.get("textRun") or {}).get("content", "") for e in para.get("elements") or []
+        )
+        out.append((int(el.get("startIndex", 0)), int(el["endIndex"]), text))
+    return out
+
+
+def _doc_url(doc_id: str) -> str:
+    return f"https://docs.google.com/document/d/{doc_id}/edit"

@@ -1,0 +1,786 @@
+"""Google Calendar (API v3) behind the provider seam, through google-api-python-client.
+
+Reading: the first run lists the window (plus a margin ahead) with ``singleEvents=true``
+and ``showDeleted=true`` and keeps the events and the ``nextSyncToken`` in ``state``; later
+runs send only the sync token, so a run with nothing changed costs one list request. A
+410 means the token expired: drop it and list the window again. Incremental results are
+not windowed, so they are filtered to the synced span here.
+
+Writing: only where the calendar's owner is the organizer; ``events.patch`` of the one
+instance with ``If-Match`` on its ETag, ``sendUpdates`` set explicitly, and the block's
+hash in ``extendedProperties.private``. A 412 means someone edited the event meanwhile:
+read it again, splice again, try once more.
+
+The client libraries cost ~150 ms to import, so they are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from calsync.errors import AuthError, ProviderError
+from calsync.model import (
+    Attendee,
+    AttendeeKind,
+    Body,
+    FetchResult,
+    Occurrence,
+    Response,
+    Status,
+)
+from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
+
+if TYPE_CHECKING:
+    from calsync.config import CalendarConfig, Owner
+    from calsync.docs.gdoc import GoogleDocBackend
+    from calsync.state import KeyValue
+
+# Scopes: the least the features need (google.md §10). Read-only calendars never write,
+# and create no docs, so they ask for the read-only events scope only.
+SCOPES = (
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/drive.file",
+)
+READ_ONLY_SCOPES = ("https://www.googleapis.com/auth/calendar.events.readonly",)
+
+TAG_KEY = "calsync-hash"  # extendedProperties.private key holding the block's hash
+SYNC_MARGIN = timedelta(days=60)  # list this far past the window, so the window can slide
+PAGE_SIZE = 2500  # the API's maximum
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+SETUP_HINT = (
+    "run `calsync setup google` to log in again. If this happens about every 7 days, the "
+    "OAuth consent screen of your Google Cloud project is in \"Testing\" status, where "
+    "Google expires logins after 7 days: set its publishing status to \"In production\" "
+    "(or make it an Internal app in a Workspace organisation)"
+)
+
+# Event fields kept in the local cache; the rest of Google's payload is not needed.
+_KEEP = (
+    "id", "status", "summary", "description", "start", "end", "recurringEventId",
+    "originalStartTime", "organizer", "attendees", "etag", "iCalUID", "attachments",
+    "extendedProperties", "guestsCanModify",
+)
+
+_HTML = re.compile(
+    r"<(?:br|p|div|a|b|i|u|ul|ol|li|span|strong|em|html|body|h[1-6]|table|tr|td)\b[^>]*>"
+    r"|</[a-z][a-z0-9]*>|&(?:nbsp|amp|lt|gt|quot|#\d+);",
+    re.IGNORECASE,
+)
+
+
+def looks_like_html(text: str) -> bool:
+    """Google descriptions are "HTML, but sometimes plain text": decide by the content."""
+    return bool(_HTML.search(text))
+
+
+def _sleep(seconds: float) -> None:  # module-level so tests can patch it
+    time.sleep(seconds)
+
+
+class RetryPolicy:
+    """Capped exponential backoff with jitter, honouring ``Retry-After``.
+
+    ``sleep`` and ``rand`` are injectable; ``budget`` caps the total sleep of one call so
+    a cron run ends.
+    """
+
+    def __init__(
+        self,
+        *,
+        tries: int = 6,
+        base: float = 1.0,
+        cap: float = 32.0,
+        budget: float = 120.0,
+        sleep: Callable[[float], None] | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        self.tries, self.base, self.cap, self.budget = tries, base, cap, budget
+        self._sleep = sleep
+        self._rand = rand or random.random
+
+    def sleep(self, seconds: float) -> None:
+        (self._sleep or _sleep)(seconds)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        step: float = min(self.cap, self.base * (2**attempt))
+        return step * (0.5 + self._rand() / 2)  # jitter: 50–100 % of the step
+
+
+def _retry_after(value: str | None, now: Callable[[], datetime]) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now()).total_seconds())
+
+
+def error_reason(exc: Any) -> str | None:
+    """The machine reason of a Google error (``error.errors[0].reason``), if any."""
+    try:
+        data = json.loads(exc.content)
+        err = data["error"]
+        errors = err.get("errors") or []
+        if errors:
+            return str(errors[0]["reason"])
+        details = err.get("details") or []
+        for d in details:
+            if isinstance(d, dict) and d.get("reason"):
+                return str(d["reason"])
+        status = err.get("status")
+        return str(status) if status else None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+
+
+def error_message(exc: Any) -> str:
+    try:
+        return str(json.loads(exc.content)["error"]["message"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return str(getattr(exc, "reason", "") or "")
+
+
+class _Gone(Exception):
+    """The sync token expired (410)."""
+
+
+class Session:
+    """One Google login: credentials, the HTTP transport and the built services.
+
+    Shared by the calendar provider and the doc backend, so both use one token and one
+    retry policy. Services are built from the static discovery documents shipped with
+    google-api-python-client, with ``rootUrl`` replaced by ``api_url`` when configured.
+    """
+
+    def __init__(
+        self,
+        token_file: Path,
+        api_url: str | None,
+        retry: RetryPolicy,
+        label: str,
+    ) -> None:
+        self.token_file = token_file
+        self.api_url = api_url
+        self.retry = retry
+        self.label = label  # the calendar's name, for messages
+        self._creds: Any = None
+        self._saved_token: str | None = None
+        self._info: dict[str, Any] = {}
+        self._http: Any = None
+        self._services: dict[str, Any] = {}
+
+    # -- credentials -------------------------------------------------------------------
+    def credentials(self) -> Any:
+        if self._creds is not None:
+            return self._creds
+        try:
+            info = json.loads(self.token_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AuthError(
+                f"{self.label}: no Google login saved at {self.token_file}; "
+                "run `calsync setup google`"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise AuthError(
+                f"{self.label}: cannot read the Google login at {self.token_file} "
+                f"({type(exc).__name__}); run `calsync setup google`"
+            ) from None
+        missing = [k for k in ("refresh_token", "client_id", "client_secret") if not info.get(k)]
+        if not isinstance(info, dict) or missing:
+            raise AuthError(
+                f"{self.label}: the Google login at {self.token_file} lacks "
+                f"{', '.join(missing) or 'fields'}; run `calsync setup google`"
+            )
+        from google.oauth2.credentials import Credentials
+
+        expiry = None
+        if info.get("expiry"):
+            try:
+                parsed = datetime.fromisoformat(str(info["expiry"]).rstrip("Z"))
+                # google-auth compares against naive UTC
+                expiry = parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+            except ValueError:
+                expiry = None
+        # Built by hand: Credentials.from_authorized_user_info ignores the file's token_uri.
+        self._creds = Credentials(
+            token=info.get("token"),
+            refresh_token=info["refresh_token"],
+            token_uri=info.get("token_uri") or "https://oauth2.googleapis.com/token",
+            client_id=info["client_id"],
+            client_secret=info["client_secret"],
+            scopes=info.get("scopes"),
+            expiry=expiry,
+        )
+        self._info = info
+        self._saved_token = info.get("token")
+        return self._creds
+
+    def save(self) -> None:
+        """Write a refreshed access token back to the token file (0600, atomic)."""
+        creds = self._creds
+        if creds is None or creds.token == self._saved_token or not creds.token:
+            return
+        from calsync.paths import write_private
+
+        info = dict(self._info)
+        info.update(json.loads(creds.to_json()))
+        write_private(self.token_file, json.dumps(info, indent=2) + "\n")
+        self._info = info
+        self._saved_token = creds.token
+
+    # -- services -----------------------------------------------------------------------
+    def service(self, api: str, version: str) -> Any:
+        key = f"{api}:{version}"
+        if key in self._services:
+            return self._services[key]
+        import google_auth_httplib2
+        import httplib2
+        from googleapiclient.discovery import build_from_document
+        from googleapiclient.discovery_cache import get_static_doc
+
+        if self._http is None:
+            self._http = google_auth_httplib2.AuthorizedHttp(
+                self.credentials(), http=httplib2.Http(timeout=60)
+            )
+        raw = get_static_doc(api, version)
+        if raw is None:  # pragma: no cover - shipped with the library
+            raise ProviderError(f"no discovery document for {api} {version}")
+        doc = json.loads(raw)
+        if self.api_url:
+            doc["rootUrl"] = self.api_url.rstrip("/") + "/"
+        svc = build_from_document(doc, http=self._http)
+        self._services[key] = svc
+        return svc
+
+    # -- execution ----------------------------------------------------------------------
+    def execute(self, request: Any, *, retry: bool, what: str) -> Any:
+        """Run one request. ``retry`` only for reads and If-Match-guarded writes."""
+        from google.auth.exceptions import RefreshError, TransportError
+        from googleapiclient.errors import HttpError
+
+        policy = self.retry
+        slept = 0.0
+        attempt = 0
+        while True:
+            try:
+                result = request.execute(num_retries=0)
+                self.save()
+                return result
+            except RefreshError as exc:
+                raise self.auth_error(exc) from None
+            except HttpError as exc:
+                status = int(exc.status_code or exc.resp.status)
+                reason = error_reason(exc)
+                transient = status in RETRY_STATUSES or (
+                    status == 403 and reason in RATE_LIMIT_REASONS
+                )
+                if not (retry and transient):
+                    raise
+                wait = policy.delay(
+                    attempt, _retry_after(exc.resp.get("retry-after"), lambda: datetime.now(UTC))
+                )
+                failure: str = f"HTTP {status} {reason or ''}".strip()
+            except (OSError, TransportError) as exc:
+                if not retry:
+                    raise ProviderError(f"{self.label}: {what}: {type(exc).__name__}") from None
+                wait = policy.delay(attempt, None)
+                failure = type(exc).__name__
+            attempt += 1
+            if attempt >= policy.tries or slept + wait > policy.budget:
+                raise ProviderError(
+                    f"{self.label}: {what}: still failing after {attempt} tries ({failure}); "
+                    "giving up for this run"
+                )
+            policy.sleep(wait)
+            slept += wait
+
+    def auth_error(self, exc: Exception) -> AuthError:
+        text = str(exc.args[0]) if exc.args else ""
+        kind = "refused" if "invalid_grant" in text else "failed"
+        # the server's words name the cause ("Token has been expired or revoked"); no secrets
+        summary = re.sub(r"\s+", " ", text)[:160]
+        return AuthError(f"{self.label}: Google refresh of the login {kind} ({summary}); {SETUP_HINT}")
+
+
+# -- normalisation ----------------------------------------------------------------------
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _when(value: dict[str, Any] | None, default_tz: tzinfo) -> tuple[datetime, bool] | None:
+    """A Google EventDateTime as an aware datetime (in the event's own zone), and all-day."""
+    if not value:
+        return None
+    if value.get("dateTime"):
+        dt = datetime.fromisoformat(value["dateTime"])
+        zone = _zone(value.get("timeZone"))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=zone or default_tz)
+        elif zone is not None:
+            dt = dt.astimezone(zone)
+        return dt, False
+    if value.get("date"):
+        d = date.fromisoformat(value["date"])
+        zone = _zone(value.get("timeZone")) or default_tz
+        return datetime(d.year, d.month, d.day, tzinfo=zone), True
+    return None
+
+
+_RESPONSES = {
+    "accepted": Response.ACCEPTED,
+    "declined": Response.DECLINED,
+    "tentative": Response.TENTATIVE,
+    "needsAction": Response.NEEDS_ACTION,
+}
+_STATUSES = {"confirmed": Status.CONFIRMED, "tentative": Status.TENTATIVE, "cancelled": Status.CANCELLED}
+
+
+def normalise(
+    event: dict[str, Any], calendar: str, default_tz: tzinfo, read_only: bool = False
+) -> Occurrence | None:
+    """One Google event (an instance or a single event) as an :class:`Occurrence`."""
+    start = _when(event.get("start"), default_tz) or _when(
+        event.get("originalStartTime"), default_tz
+    )
+    if start is None:
+        return None
+    end = _when(event.get("end"), default_tz)
+    end_dt = end[0] if end else start[0]
+    attendees = []
+    for a in event.get("attendees") or []:
+        addr = str(a.get("email") or "").strip().lower()
+        if not addr:
+            continue
+        attendees.append(
+            Attendee(
+                email=addr,
+                name=a.get("displayName") or None,
+                kind=AttendeeKind.RESOURCE if a.get("resource") else AttendeeKind.PERSON,
+                response=_RESPONSES.get(a.get("responseStatus", ""), Response.UNKNOWN),
+                is_self=bool(a.get("self")),
+            )
+        )
+    organizer = event.get("organizer") or {}
+    status = _STATUSES.get(event.get("status", "confirmed"), Status.CONFIRMED)
+    series = event.get("recurringEventId")
+    original = _when(event.get("originalStartTime"), default_tz)
+    text = event.get("description") or ""
+    return Occurrence(
+        provider="google",
+        calendar=calendar,
+        ref=event["id"],
+        uid=event.get("iCalUID") or event["id"],
+        start=start[0],
+        end=end_dt,
+        title=event.get("summary") or "",
+        series_id=series,
+        recurrence_id=original[0] if original else None,
+        all_day=start[1],
+        organizer=(organizer.get("email") or "").lower() or None,
+        organizer_is_self=bool(organizer.get("self")),
+        attendees=tuple(attendees),
+        status=status,
+        # a cancelled instance of a series is an occurrence taken out of it
+        removed=status is Status.CANCELLED and series is not None,
+        description=Body(text, html=looks_like_html(text)),
+        etag=event.get("etag"),
+        writable=not read_only and status is not Status.CANCELLED,
+    )
+
+
+def _trim(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: event[k] for k in _KEEP if k in event}
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the provider -----------------------------------------------------------------------
+
+
+class GoogleProvider:
+    kind = "google"
+
+    def __init__(
+        self,
+        cal: CalendarConfig,
+        owner: Owner,
+        state: KeyValue,
+        now: datetime,
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.cal = cal
+        self.name = cal.name
+        self.owner = owner
+        self.state = state
+        self.now = now
+        if cal.token_file is None:  # config always fills a default
+            raise AuthError(f"{cal.name}: no token_file; run `calsync setup google`")
+        self.session = Session(cal.token_file, cal.api_url, retry or RetryPolicy(), cal.name)
+        self._events: dict[str, dict[str, Any]] | None = None
+        self._meta: dict[str, Any] = {}
+        self._dirty = False
+        self._docs: GoogleDocBackend | None = None
+        self.requests = 0  # API requests this run (benchmarks, tests)
+
+    # -- state --------------------------------------------------------------------------
+    _K_META = "google.sync"  # calendar id, span, token, time zone (small; written each run)
+    _K_EVENTS = "google.events"  # the cached events (large; written only when changed)
+
+    def _load(self) -> None:
+        if self._events is not None:
+            return
+        self._meta, self._events = {}, {}
+        raw = self.state.get(self._K_META)
+        raw_events = self.state.get(self._K_EVENTS)
+        if not raw or not raw_events:
+            return
+        try:
+            meta = json.loads(raw)
+            events = json.loads(raw_events)
+        except ValueError:
+            return
+        if (
+            isinstance(meta, dict)
+            and isinstance(events, dict)
+            and meta.get("v") == 1
+            and meta.get("calendar_id") == self.cal.calendar_id
+            and meta.get("sync_id") == events.get("sync_id")
+        ):
+            self._meta = meta
+            self._events = events.get("events") or {}
+
+    def _save(self) -> None:
+        if self._events is None:
+            return
+        if self._dirty:
+            self.state.set(
+                self._K_EVENTS,
+                json.dumps({"sync_id": self._meta.get("sync_id"), "events": self._events},
+                           separators=(",", ":")),
+            )
+            self._dirty = False
+        self.state.set(self._K_META, json.dumps(self._meta, separators=(",", ":")))
+
+    @property
+    def _calendar_tz(self) -> tzinfo:
+        return _zone(self._meta.get("tz")) or _zone(self.owner.timezone) or UTC
+
+    # -- reading ------------------------------------------------------------------------
+    def _calendar(self) -> Any:
+        return self.session.service("calendar", "v3")
+
+    def _list(self, **params: Any) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        from googleapiclient.errors import HttpError
+
+        events = self._calendar().events()
+        req = events.list(
+            calendarId=self.cal.calendar_id, singleEvents=True, maxResults=PAGE_SIZE, **params
+        )
+        items: list[dict[str, Any]] = []
+        token = tz = None
+        while req is not None:
+            self.requests += 1
+            try:
+                resp = self.session.execute(req, retry=True, what="listing events")
+            except HttpError as exc:
+                if exc.status_code == 410:
+                    raise _Gone() from None
+                raise self._error(exc, "listing events") from None
+            items.extend(resp.get("items") or [])
+            token = resp.get("nextSyncToken") or token
+            tz = resp.get("timeZone") or tz
+            req = events.list_next(req, resp)
+        return items, token, tz
+
+    def _span(self, event: dict[str, Any]) -> tuple[datetime, datetime] | None:
+        start = _when(event.get("start"), self._calendar_tz) or _when(
+            event.get("originalStartTime"), self._calendar_tz
+        )
+        if start is None:
+            return None
+        end = _when(event.get("end"), self._calendar_tz)
+        return start[0], (end[0] if end else start[0])
+
+    def _apply(self, items: Iterable[dict[str, Any]], lo: datetime, hi: datetime) -> None:
+        assert self._events is not None
+        for item in items:
+            eid = item.get("id")
+            if not eid:
+                continue
+            cached = self._events.get(eid)
+            if item.get("status") == "cancelled":
+                if cached is not None:
+                    merged = dict(cached)
+                    merged.update(_trim(item))
+                    self._events[eid] = merged
+                    self._dirty = True
+                    continue
+                if not item.get("recurringEventId"):
+                    # a deleted single event we never saw, or a whole series deleted
+                    for other in self._events.values():
+                        if other.get("recurringEventId") == eid:
+                            other["status"] = "cancelled"
+                            self._dirty = True
+                    continue
+                item = self._with_sibling_times(item)
+            span = self._span(item)
+            if span is None or span[1] <= lo or span[0] >= hi:
+                if self._events.pop(eid, None) is not None:
+                    self._dirty = True
+                continue
+            self._events[eid] = _trim(item)
+            self._dirty = True
+
+    def _with_sibling_times(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A cancelled instance may carry only id, recurringEventId and originalStartTime."""
+        if item.get("start") or not item.get("originalStartTime"):
+            return item
+        assert self._events is not None
+        out = dict(item)
+        out["start"] = dict(item["originalStartTime"])
+        length = timedelta(0)
+        for other in self._events.values():
+            if other.get("recurringEventId") == item["recurringEventId"]:
+                span = self._span(other)
+                if span:
+                    length = span[1] - span[0]
+                    break
+        start = _when(out["start"], self._calendar_tz)
+        if start and not start[1]:
+            out["end"] = {"dateTime": (start[0] + length).isoformat()}
+        else:
+            out["end"] = dict(out["start"])
+        return out
+
+    def fetch(self, window: Window) -> FetchResult:
+        self._load()
+        assert self._events is not None
+        meta = self._meta
+        full = True
+        if meta.get("token"):
+            lo, hi = datetime.fromisoformat(meta["start"]), datetime.fromisoformat(meta["end"])
+            if lo <= window.start and window.end <= hi:
+                full = False
+                try:
+                    items, token, tz = self._list(syncToken=meta["token"])
+                except _Gone:
+                    full = True
+                else:
+                    self._apply(items, lo, hi)
+                    meta["token"] = token or meta["token"]
+                    meta["tz"] = tz or meta.get("tz")
+        if full:
+            lo, hi = window.start, window.end + SYNC_MARGIN
+            items, token, tz = self._list(
+                timeMin=_iso(lo), timeMax=_iso(hi), showDeleted=True
+            )
+            self._events = {}
+            self._meta = meta = {
+                "v": 1,
+                "calendar_id": self.cal.calendar_id,
+                "sync_id": f"{_iso(datetime.now(UTC))}-{random.getrandbits(32):08x}",
+                "start": lo.isoformat(),
+                "end": hi.isoformat(),
+                "token": token,
+                "tz": tz,
+            }
+            self._apply(items, lo, hi)
+            self._dirty = True
+        self._save()
+        result = FetchResult()
+        tz_default = self._calendar_tz
+        for event in self._events.values():
+            try:
+                occ = normalise(event, self.name, tz_default, self.cal.read_only)
+            except (KeyError, ValueError, TypeError) as exc:
+                result.warnings.append(
+                    f"{self.name}: skipped event {event.get('id')}: {type(exc).__name__}: {exc}"
+                )
+                continue
+            if occ is None:
+                continue
+            if occ.start < window.end and (occ.end > window.start or occ.start >= window.start):
+                result.occurrences.append(occ)
+        result.occurrences.sort(key=lambda o: (o.start, o.ref))
+        return result
+
+    # -- writing ------------------------------------------------------------------------
+    def _get(self, event_id: str) -> dict[str, Any] | None:
+        from googleapiclient.errors import HttpError
+
+        req = self._calendar().events().get(calendarId=self.cal.calendar_id, eventId=event_id)
+        self.requests += 1
+        try:
+            event: dict[str, Any] = self.session.execute(req, retry=True, what="reading an event")
+        except HttpError as exc:
+            if exc.status_code in (404, 410):
+                return None
+            raise self._error(exc, "reading an event") from None
+        return event
+
+    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+        from googleapiclient.errors import HttpError
+
+        if self.cal.read_only:
+            return WriteResult(WriteStatus.FORBIDDEN, detail=f"{self.name} is read_only")
+        if not occurrence.organizer_is_self:
+            return WriteResult(
+                WriteStatus.FORBIDDEN,
+                detail=(
+                    f"not the organizer of {occurrence.title!r} "
+                    f"(organizer: {occurrence.organizer or 'unknown'}); on Google only the "
+                    "organizer can change the description"
+                ),
+            )
+        self._load()
+        assert self._events is not None
+        event = self._events.get(occurrence.ref)
+        if event is None or not event.get("etag"):
+            event = self._get(occurrence.ref)
+            if event is None:
+                return WriteResult(WriteStatus.GONE, detail="the event no longer exists")
+        for attempt in range(2):
+            if event.get("status") == "cancelled":
+                return WriteResult(WriteStatus.GONE, detail="the occurrence was cancelled")
+            text = event.get("description") or ""
+            before = Body(text, html=looks_like_html(text))
+            after = splice(before)
+            if after is None:
+                return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
+            body: dict[str, Any] = {
+                "description": after.text,
+                "extendedProperties": {"private": {TAG_KEY: tag}},
+            }
+            attachments = self._attachments(event, after.text)
+            if attachments is not None:
+                body["attachments"] = attachments
+            req = self._calendar().events().patch(
+                calendarId=self.cal.calendar_id,
+                eventId=occurrence.ref,
+                body=body,
+                sendUpdates=self.cal.send_updates,
+                supportsAttachments=attachments is not None,
+            )
+            req.headers["If-Match"] = event["etag"]
+            self.requests += 1
+            try:
+                # guarded by If-Match, so a retry cannot overwrite someone else's edit
+                updated = self.session.execute(req, retry=True, what="writing the agenda")
+            except HttpError as exc:
+                status = exc.status_code
+                if status == 412:
+                    if attempt == 0:
+                        fresh = self._get(occurrence.ref)
+                        if fresh is None:
+                            return WriteResult(WriteStatus.GONE, detail="the event was deleted")
+                        event = fresh
+                        continue
+                    return WriteResult(
+                        WriteStatus.CONFLICT,
+                        before=before,
+                        detail="the event changed while calsync was writing, twice; left alone",
+                    )
+                if status in (404, 410):
+                    return WriteResult(WriteStatus.GONE, detail="the event no longer exists")
+                if status == 403:
+                    reason = error_reason(exc) or "forbidden"
+                    hint = {
+                        "forbiddenForNonOrganizer": "only the organizer can change it",
+                        "insufficientPermissions": "the login lacks write access; run "
+                        "`calsync setup google` (without --read-only)",
+                        "requiredAccessLevel": "you have no write access to this calendar",
+                    }.get(reason, error_message(exc))
+                    return WriteResult(
+                        WriteStatus.FORBIDDEN, before=before, detail=f"Google refused ({reason}): {hint}"
+                    )
+                raise self._error(exc, "writing the agenda") from None
+            self._events[occurrence.ref] = _trim(updated)
+            self._dirty = True
+            new_text = updated.get("description") or ""
+            return WriteResult(
+                WriteStatus.WRITTEN, before=before, after=Body(new_text, looks_like_html(new_text))
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attachments(self, event: dict[str, Any], text: str) -> list[dict[str, Any]] | None:
+        """The event's attachments plus the pair's doc when the block links it, else None."""
+        if not self.cal.attach_doc or self._docs is None:
+            return None
+        current = list(event.get("attachments") or [])
+        for doc in self._docs.known():
+            if doc.url not in text and doc.id not in text:
+                continue
+            if any(a.get("fileId") == doc.id or a.get("fileUrl") == doc.url for a in current):
+                return None
+            if len(current) >= 25:  # the API's limit per event
+                return None
+            current.append(
+                {
+                    "fileUrl": doc.url,
+                    "title": doc.title,
+                    "mimeType": "application/vnd.google-apps.document",
+                }
+            )
+            return current
+        return None
+
+    def _error(self, exc: Any, what: str) -> Exception:
+        status = exc.status_code
+        reason = error_reason(exc)
+        if status == 401:
+            return AuthError(f"{self.name}: Google refused the login (401); {SETUP_HINT}")
+        if status == 403 and reason in ("insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"):
+            return AuthError(
+                f"{self.name}: the Google login lacks the needed permission ({reason}); "
+                "run `calsync setup google`"
+            )
+        if status == 404:
+            return ProviderError(
+                f"{self.name}: Google calendar {self.cal.calendar_id!r} not found or not shared "
+                "with this login (check calendar_id)"
+            )
+        return ProviderError(
+            f"{self.name}: {what}: Google answered HTTP {status}"
+            f"{f' {reason}' if reason else ''}: {error_message(exc)}"
+        )
+
+    # -- docs and lifecycle -------------------------------------------------------------
+    def docs(self) -> GoogleDocBackend:
+        if self._docs is None:
+            from calsync.docs.gdoc import GoogleDocBackend
+
+            self._docs = GoogleDocBackend(self.session, self.state, self.cal)
+        return self._docs
+
+    def close(self) -> None:
+        self._save()
+        self.session.save()

@@ -1,0 +1,89 @@
+"""Pytest fixtures for the Google tests: the loopback fake and a logged-in calendar.
+
+Import them into a test module with ``from tests.google_fixtures import *``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from calsync.config import CalendarConfig, Owner
+from calsync.providers.google import GoogleProvider, RetryPolicy
+from calsync.state import MemoryState
+from tests.fakes.google import ALL_SCOPES, FakeGoogle
+
+__all__ = ["fake_google", "google_no_network", "gcal", "GEnv", "Sleeps"]
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", None}
+
+
+@pytest.fixture
+def google_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly on any non-loopback resolve or connect (also without the conftest guard)."""
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in _LOOPBACK:
+            raise RuntimeError(f"test tried to resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if isinstance(address, tuple) and address[0] not in _LOOPBACK:
+            raise RuntimeError(f"test tried to connect to {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture
+def fake_google(google_no_network: None) -> Iterator[FakeGoogle]:
+    with FakeGoogle() as fake:
+        yield fake
+
+
+@dataclass
+class Sleeps:
+    """An injected sleep: records what would have been slept, sleeps not at all."""
+
+    calls: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@dataclass
+class GEnv:
+    fake: FakeGoogle
+    tmp: Path
+    sleeps: Sleeps = field(default_factory=Sleeps)
+
+    def calendar(self, user: str = "me@example.com", *, name: str | None = None,
+                 read_only: bool = False, scopes: Any = ALL_SCOPES, expired: bool = False,
+                 **kw: Any) -> CalendarConfig:
+        token = self.tmp / f"token-{user}.json"
+        if not token.exists():
+            self.fake.write_token(token, user, scopes, expired=expired)
+        return CalendarConfig(name=name or f"g-{user}", provider="google", read_only=read_only,
+                              calendar_id="primary", token_file=token,
+                              api_url=self.fake.base, **kw)
+
+    def provider(self, cal: CalendarConfig, state: MemoryState | None = None,
+                 owner: str = "me@example.com", now: datetime | None = None) -> GoogleProvider:
+        return GoogleProvider(
+            cal, Owner((owner,), "Europe/Berlin"), state if state is not None else MemoryState(),
+            now or datetime.now().astimezone(),
+            retry=RetryPolicy(sleep=self.sleeps, rand=lambda: 0.5),
+        )
+
+
+@pytest.fixture
+def gcal(fake_google: FakeGoogle, tmp_path: Path) -> GEnv:
+    return GEnv(fake_google, tmp_path)
