@@ -52,7 +52,7 @@ _STATUSES = {"CANCELLED": Status.CANCELLED, "TENTATIVE": Status.TENTATIVE}
 
 @dataclass(frozen=True)
 class IcsRef:
-    """Where one occurrence lives: file, UID, and RECURRENCE-ID (iCalendar text) if any."""
+    """Where one occurrence lives: file, UID, and its original start (ISO) if recurring."""
 
     file: str
     uid: str
@@ -211,7 +211,7 @@ class IcsProvider:
         return Occurrence(
             provider=self.kind,
             calendar=self.name,
-            ref=IcsRef(str(file), uid, rid_prop.to_ical().decode() if rid_prop else None).dumps(),
+            ref=IcsRef(str(file), uid, rid.isoformat() if rid else None).dumps(),
             uid=uid,
             start=start,
             end=end,

@@ -1,0 +1,256 @@
+"""Write one occurrence's description into a local .ics file, touching nothing else.
+
+The file is edited as text, not re-serialised: only the lines of the one VEVENT that
+changes (or a new RECURRENCE-ID override for one instance of a series, copied from
+the master) differ afterwards, so every other component, line ending and byte stays
+as it was. The write is atomic (temp file + rename) and compare-and-swap: if the
+file changed between our read and our rename, we read again and splice again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import icalendar
+
+from calsync.errors import CalendarFileError
+from calsync.model import Body, Occurrence
+from calsync.providers.base import Splice, WriteResult, WriteStatus
+
+if TYPE_CHECKING:
+    from calsync.providers.ics import IcsProvider
+
+_NOT_COPIED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "DTSTART", "DTEND", "DURATION",
+               "RECURRENCE-ID", "DESCRIPTION"}
+
+
+def write_occurrence(provider: IcsProvider, occ: Occurrence, splice: Splice) -> WriteResult:
+    from calsync.providers.ics import IcsRef
+
+    if provider.read_only:
+        return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
+    if not occ.writable:
+        return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID or was removed")
+    if occ.organizer_is_self is False:
+        return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
+    ref = IcsRef.loads(occ.ref)
+    path = Path(ref.file)
+    rid = datetime.fromisoformat(ref.recurrence_id) if ref.recurrence_id else None
+    for _ in range(2):
+        raw = _read(path)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return WriteResult(
+                WriteStatus.FORBIDDEN, detail=f"{path} is not UTF-8; calsync leaves it unchanged"
+            )
+        outcome = _edit(text, ref.uid, rid, occ, splice)
+        if isinstance(outcome, WriteResult):
+            return outcome
+        new_text, before, after = outcome
+        if raw.startswith(b"\xef\xbb\xbf"):
+            new_text = "\ufeff" + new_text
+        if _read(path) != raw:  # changed under us: read and splice again
+            continue
+        _replace(path, new_text.encode("utf-8"))
+        return WriteResult(WriteStatus.WRITTEN, before=before, after=after)
+    return WriteResult(WriteStatus.CONFLICT, detail=f"{path} kept changing while we wrote")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CalendarFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _replace(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.calsync-tmp")
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise CalendarFileError(
+            f"{path}: cannot write: {exc.strerror or exc}; the file was left unchanged"
+        ) from None
+
+
+def _edit(
+    text: str, uid: str, rid: datetime | None, occ: Occurrence, splice: Splice
+) -> tuple[str, Body, Body] | WriteResult:
+    newline = "\r\n" if "\r\n" in text else "\n"
+    master: tuple[int, int, Any] | None = None
+    target: tuple[int, int, Any] | None = None
+    for begin, end in _vevent_spans(text):
+        chunk = text[begin:end]
+        if uid not in _unfold(chunk):
+            continue
+        comp = icalendar.Event.from_ical(chunk)
+        if str(comp.get("UID")) != uid:
+            continue
+        own_rid = comp.get("RECURRENCE-ID")
+        if own_rid is None:
+            master = (begin, end, comp)
+        elif rid is not None and _same_instant(own_rid.dt, rid):
+            target = (begin, end, comp)
+    if rid is None:
+        target = master
+    if target is None and master is None:
+        return WriteResult(WriteStatus.GONE, detail=f"UID {uid} is no longer in the file")
+    source = target or master
+    assert source is not None
+    desc = str(source[2].get("DESCRIPTION", ""))
+    before = Body(desc, html=occ.description.html)
+    after = splice(before)
+    if after is None:
+        return WriteResult(WriteStatus.UNCHANGED, before=before)
+    if target is not None:
+        begin, end, _ = target
+        chunk = _set_description(text[begin:end], after.text, newline)
+        return text[:begin] + chunk + text[end:], before, after
+    assert master is not None and rid is not None
+    begin, end, comp = master
+    override = _override(text[begin:end], comp, occ, rid, after.text, newline)
+    return text[:end] + override + text[end:], before, after
+
+
+def _vevent_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], None
+    for m in re.finditer(r"^(BEGIN|END):VEVENT[ \t]*(\r?\n|$)", text, re.MULTILINE | re.IGNORECASE):
+        if m.group(1).upper() == "BEGIN":
+            start = m.start()
+        elif start is not None:
+            spans.append((start, m.end()))
+            start = None
+    return spans
+
+
+def _unfold(chunk: str) -> str:
+    return re.sub(r"\r?\n[ \t]", "", chunk)
+
+
+def _same_instant(value: date | datetime, rid: datetime) -> bool:
+    if not isinstance(value, datetime):
+        return value == rid.date()
+    if value.tzinfo is None:
+        return value == rid.replace(tzinfo=None)
+    return value == rid
+
+
+def _logical_lines(chunk: str) -> list[str]:
+    """Physical lines grouped into content lines (a line plus its folded continuations)."""
+    lines: list[str] = []
+    for physical in chunk.splitlines(keepends=True):
+        if physical[:1] in (" ", "\t") and lines:
+            lines[-1] += physical
+        else:
+            lines.append(physical)
+    return lines
+
+
+def _name(line: str) -> str:
+    return re.split(r"[;:]", line, maxsplit=1)[0].strip().upper()
+
+
+def fold(line: str, newline: str) -> str:
+    """Fold a content line at 75 octets without splitting a UTF-8 character (RFC 5545 3.1)."""
+    out, current, size = [], "", 0
+    for ch in line:
+        width = len(ch.encode("utf-8"))
+        if size + width > 75:
+            out.append(current)
+            current, size = " ", 1
+        current += ch
+        size += width
+    out.append(current)
+    return newline.join(out) + newline
+
+
+def _description_line(prefix: str, value: str, newline: str) -> str:
+    escaped = icalendar.vText(value).to_ical().decode("utf-8")
+    return fold(f"{prefix}:{escaped}", newline)
+
+
+def _set_description(chunk: str, value: str, newline: str) -> str:
+    lines = _logical_lines(chunk)
+    depth = 0
+    for i, line in enumerate(lines):
+        name = _name(line)
+        if name == "BEGIN":
+            depth += 1
+        elif name == "END":
+            depth -= 1
+        elif depth == 1 and name == "DESCRIPTION":
+            unfolded = _unfold(line).rstrip("\r\n")
+            prefix = _split_value(unfolded)[0]
+            lines[i] = _description_line(prefix, value, newline)
+            return "".join(lines)
+    end = len(lines) - 1  # the END:VEVENT line
+    lines.insert(end, _description_line("DESCRIPTION", value, newline))
+    return "".join(lines)
+
+
+def _split_value(line: str) -> tuple[str, str]:
+    """Split a content line at the first colon outside a quoted parameter value."""
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == ":" and not quoted:
+            return line[:i], line[i + 1:]
+    return line, ""
+
+
+def _override(
+    master_chunk: str, master: Any, occ: Occurrence, rid: datetime, value: str, newline: str
+) -> str:
+    """A RECURRENCE-ID override for one instance, copied from the master's properties."""
+    start_prop = master["DTSTART"]
+    kept, nested = [], []
+    depth = 0
+    for line in _logical_lines(master_chunk):
+        name = _name(line)
+        if name in ("BEGIN", "END"):
+            depth += 1 if name == "BEGIN" else -1
+            if depth >= 1 and not (name == "BEGIN" and depth == 1):
+                nested.append(line)
+            continue
+        if depth > 1:
+            nested.append(line)
+        elif name not in _NOT_COPIED:
+            kept.append(line if line.endswith("\n") else line + newline)
+    stamp = [
+        _when("RECURRENCE-ID", rid, start_prop, newline),
+        _when("DTSTART", occ.start, start_prop, newline),
+        _when("DTEND", occ.end, start_prop, newline),
+        _description_line("DESCRIPTION", value, newline),
+    ]
+    return f"BEGIN:VEVENT{newline}" + "".join(kept + stamp + nested) + f"END:VEVENT{newline}"
+
+
+def _when(name: str, value: datetime, like: Any, newline: str) -> str:
+    """Format ``value`` the way the master's DTSTART is written (date, TZID, UTC, floating)."""
+    original = like.dt
+    if not isinstance(original, datetime):
+        return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}{newline}"
+    tzid = like.params.get("TZID")
+    if original.tzinfo is None:
+        return f"{name}:{value.strftime('%Y%m%dT%H%M%S')}{newline}"
+    if tzid:  # the occurrence's times are already in the event's own zone
+        return f"{name};TZID={tzid}:{value.strftime('%Y%m%dT%H%M%S')}{newline}"
+    return f"{name}:{value.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}{newline}"
