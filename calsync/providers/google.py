@@ -581,6 +581,45 @@ class GoogleProvider:
             out["end"] = dict(out["start"])
         return out
 
+    def _prune_truncated(self, items: list[dict[str, Any]]) -> None:
+        """Tell instances cut off by a series edit from instances someone cancelled.
+
+        Both arrive in an incremental sync as cancelled instances. A "this and following"
+        edit (or deleting a series) ends the old series: its later instances no longer
+        exist, they were not cancelled meetings. Reading the series master (one request per
+        series that lost instances, only in such runs) tells which is which.
+        """
+        assert self._events is not None
+        series = {i["recurringEventId"] for i in items
+                  if i.get("status") == "cancelled" and i.get("recurringEventId")}
+        for sid in sorted(series):
+            master = self._get(sid)
+            drop_after: datetime | None = None
+            if master is None or master.get("status") == "cancelled":
+                drop_after = datetime.min.replace(tzinfo=UTC)
+            else:
+                for rule in master.get("recurrence") or []:
+                    m = re.search(r"UNTIL=(\d{8})(T\d{6}Z?)?", rule)
+                    if rule.startswith("RRULE") and m:
+                        if m.group(2):
+                            drop_after = datetime.strptime(
+                                m.group(1) + m.group(2).rstrip("Z"), "%Y%m%dT%H%M%S"
+                            ).replace(tzinfo=UTC)
+                        else:
+                            d = date.fromisoformat(
+                                f"{m.group(1)[:4]}-{m.group(1)[4:6]}-{m.group(1)[6:]}")
+                            drop_after = datetime(d.year, d.month, d.day,
+                                                  tzinfo=self._calendar_tz) + timedelta(days=1)
+            if drop_after is None:
+                continue
+            for eid, ev in list(self._events.items()):
+                if ev.get("recurringEventId") != sid or ev.get("status") != "cancelled":
+                    continue
+                original = _when(ev.get("originalStartTime"), self._calendar_tz)
+                if original is not None and original[0] > drop_after:
+                    del self._events[eid]
+                    self._dirty = True
+
     def fetch(self, window: Window) -> FetchResult:
         self._load()
         assert self._events is not None
@@ -596,6 +635,7 @@ class GoogleProvider:
                     full = True
                 else:
                     self._apply(items, lo, hi)
+                    self._prune_truncated(items)
                     meta["token"] = token or meta["token"]
                     meta["tz"] = tz or meta.get("tz")
         if full:

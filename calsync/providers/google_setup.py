@@ -64,6 +64,32 @@ def _check_client(path: Path) -> None:
         )
 
 
+def _verify(token_file: Path, existing: dict[str, Any], calendar_id: str) -> str | None:
+    """One events.list with the new login: the calendar exists and is readable.
+
+    Returns the owner's address when it is the primary calendar (its summary is the address).
+    """
+    from calsync.errors import ProviderError
+    from calsync.providers.google import RetryPolicy, Session
+
+    api_url = existing.get("api_url")
+    session = Session(token_file, api_url if isinstance(api_url, str) else None,
+                      RetryPolicy(tries=3), f"google {calendar_id}")
+    from googleapiclient.errors import HttpError
+
+    req = session.service("calendar", "v3").events().list(calendarId=calendar_id, maxResults=1)
+    try:
+        resp = session.execute(req, retry=True, what="checking the calendar")
+    except HttpError as exc:
+        raise ProviderError(
+            f"logged in, but Google calendar {calendar_id!r} cannot be read "
+            f"(HTTP {exc.status_code}); check --calendar-id"
+        ) from None
+    session.save()
+    summary = str(resp.get("summary") or "")
+    return summary.lower() if calendar_id == "primary" and "@" in summary else None
+
+
 def setup(
     config_path: Path,
     client_secrets: Path | None,
@@ -118,13 +144,20 @@ def setup(
         )
     write_private(token_file, creds.to_json() + "\n")
 
+    owner_email = _verify(token_file, existing, calendar_id)
     entry: dict[str, object] = {"provider": "google", "calendar_id": calendar_id,
                                 "client_secrets": str(secrets), "read_only": read_only}
     if existing.get("token_file"):
         entry["token_file"] = str(token_file)
+    match: tuple[str, ...] = ("provider", "calendar_id")
+    if existing.get("name"):
+        entry["name"] = existing["name"]
+        match = ("provider", "name")
+    elif existing and "calendar_id" not in existing:
+        match = ("provider",)
     from calsync.config_edit import upsert_calendar
 
-    upsert_calendar(config_path, entry, ("provider", "calendar_id"))
+    upsert_calendar(config_path, entry, match, owner_email=owner_email)
     mode = "read-only" if read_only else "read and write"
     return (
         f"Google calendar {calendar_id!r} connected ({mode}); login saved to {token_file}, "

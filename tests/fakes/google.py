@@ -389,8 +389,9 @@ class FakeGoogle:
             for inst in self.instances_of(master_id):
                 if inst["_start"] < at:
                     continue
+                inst["status"] = "cancelled"  # no longer part of the old series:
+                inst["_gone"] = True  # reported as deleted in increments, absent from listings
                 self._bump(inst)
-                inst["status"] = "cancelled"  # gone from the old series
                 clone = copy.deepcopy(inst)
                 for k in [k for k in clone if k.startswith("_") and k != "_cals"]:
                     del clone[k]
@@ -659,7 +660,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw)
         elif raw and "x-www-form-urlencoded" in ctype:
             body = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
-        req = Req(self.command, u.path, query, dict(self.headers.items()), body)
+        req = Req(self.command, u.path, query, {k.lower(): v for k, v in self.headers.items()}, body)
         with fake.lock:
             fake.log.append({"method": req.method, "path": req.path, "query": query,
                              "headers": req.headers, "body": body})
@@ -688,7 +689,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
     def _grant(self, req: Req) -> Grant:
-        auth = req.headers.get("Authorization") or req.headers.get("authorization") or ""
+        auth = req.headers.get("authorization") or ""
         token = auth[7:] if auth.startswith("Bearer ") else ""
         with self.fake.lock:
             grant = self.fake.access.get(token)
@@ -784,6 +785,7 @@ class _Handler(BaseHTTPRequestHandler):
         if since is not None:
             items = [e for e in items if e["_seq"] > since]
         else:
+            items = [e for e in items if not e.get("_gone")]
             if not show_deleted:
                 items = [e for e in items if e["status"] != "cancelled"]
             if tmin:
@@ -821,7 +823,7 @@ class _Handler(BaseHTTPRequestHandler):
             fake.before_patch(urllib.parse.unquote(event_id))
         with fake.lock:
             ev = self._event(cal, event_id)
-            want = req.headers.get("If-Match") or req.headers.get("if-match")
+            want = req.headers.get("if-match")
             if want and want not in ("*", ev["etag"]):
                 raise ApiError(412, "conditionNotMet", "Precondition Failed")
             body = req.body if isinstance(req.body, dict) else {}
@@ -1001,7 +1003,7 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         form = req.body if isinstance(req.body, dict) else {}
         cid, secret = form.get("client_id"), form.get("client_secret")
-        auth = req.headers.get("Authorization") or ""
+        auth = req.headers.get("authorization") or ""
         if auth.startswith("Basic "):
             cid, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
             cid, secret = urllib.parse.unquote(cid), urllib.parse.unquote(secret)
