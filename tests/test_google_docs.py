@@ -1,0 +1,203 @@
+"""The shared Google Doc per relationship, and the fake's payloads against discovery."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from calsync.docs.base import DocRequest
+from calsync.docs.gdoc import LOG_HEADING
+from calsync.errors import ForbiddenError
+from calsync.model import Body
+from calsync.providers.base import Window, WriteStatus
+from calsync.state import MemoryState
+from tests.fakes.google import FakeGoogle, api_requests, schema_errors
+from tests.google_fixtures import *  # noqa: F403
+from tests.google_fixtures import GEnv
+from tests.test_google import ONE_ON_ONE, W, series
+
+REQ = DocRequest(
+    key="work:alex@example.com",
+    counterpart="alex@example.com",
+    counterpart_name="Alex Report",
+    title="1on1 — Me / Alex Report",
+    template="# 1on1 — Me / Alex\n\nPurpose: growth and problem-solving — not an evaluation.\n",
+)
+
+
+def test_ensure_creates_shares_and_remembers(gcal: GEnv) -> None:
+    state = MemoryState()
+    docs = gcal.provider(gcal.calendar(), state).docs()
+    ref = docs.ensure(REQ)
+    assert ref.url.startswith("https://docs.google.com/document/d/" + ref.id)
+    (perm,) = gcal.fake.permissions[ref.id]
+    assert perm["emailAddress"] == "alex@example.com" and perm["role"] == "writer"
+    share = api_requests(gcal.fake, "POST", "/permissions")[0]
+    assert share["query"]["sendNotificationEmail"] == ["false"]
+    doc = gcal.fake.docs[ref.id]
+    assert [p[0] for p in doc.paragraphs[:3]] == [
+        "1on1 — Me / Alex", "", "Purpose: growth and problem-solving — not an evaluation."]
+    assert doc.paragraphs[0][1] == "HEADING_1"
+    assert [p for p in doc.paragraphs if p[0] == LOG_HEADING][0][1] == "HEADING_2"
+    assert gcal.fake.files[ref.id]["appProperties"] == {"calsync-key": REQ.key}
+    # remembered: no request the second time, even from a new run
+    gcal.fake.log.clear()
+    again = gcal.provider(gcal.calendar(), state).docs().ensure(REQ)
+    assert again == ref and api_requests(gcal.fake) == []
+
+
+def test_ensure_finds_a_doc_it_created_but_forgot(gcal: GEnv) -> None:
+    first = gcal.provider(gcal.calendar(), MemoryState()).docs().ensure(REQ)
+    # state lost (a crash right after creating): found by appProperties, not created twice
+    again = gcal.provider(gcal.calendar(), MemoryState()).docs().ensure(REQ)
+    assert again.id == first.id and len(gcal.fake.files) == 1
+
+
+def test_share_notification_follows_config(gcal: GEnv) -> None:
+    docs = gcal.provider(gcal.calendar(share_notify=True)).docs()
+    docs.ensure(REQ)
+    share = api_requests(gcal.fake, "POST", "/permissions")[0]
+    assert share["query"]["sendNotificationEmail"] == ["true"]
+
+
+def test_add_section_goes_on_top_of_the_log_without_touching_text(gcal: GEnv) -> None:
+    docs = gcal.provider(gcal.calendar()).docs()
+    ref = docs.ensure(REQ)
+    assert docs.add_section(ref, "2026-03-02", "2026-03-02\n- [ ] Alex: draft the plan")
+    # people write in the doc (a human edit, through the fake)
+    doc = gcal.fake.docs[ref.id]
+    doc.paragraphs.append(["Alex wrote this, 日本語も 🙂", "NORMAL_TEXT"])
+    doc.revision += 1
+    before = [p[0] for p in doc.paragraphs]
+    assert docs.add_section(ref, "2026-03-09", "2026-03-09\n- [ ] Me: book the room")
+    assert not docs.add_section(ref, "2026-03-09", "2026-03-09\n- [ ] Me: book the room")
+    texts = [p[0] for p in doc.paragraphs]
+    log = texts.index(LOG_HEADING)
+    assert texts[log + 1: log + 3] == ["2026-03-09", "- [ ] Me: book the room"]
+    assert texts[log + 3: log + 5] == ["2026-03-02", "- [ ] Alex: draft the plan"]
+    # everything that was there is still there, in order
+    rest = [t for t in texts if t not in ("2026-03-09", "- [ ] Me: book the room")]
+    assert rest == before
+    assert doc.paragraphs[log + 1][1] == "HEADING_3" and doc.paragraphs[log + 2][1] == "NORMAL_TEXT"
+    text = docs.read_text(ref)
+    assert "- [ ] Alex: draft the plan" in text and "Alex wrote this, 日本語も 🙂" in text
+    assert f"## {LOG_HEADING}" in text
+
+
+def test_add_section_retries_on_a_concurrent_doc_edit(gcal: GEnv) -> None:
+    docs = gcal.provider(gcal.calendar()).docs()
+    ref = docs.ensure(REQ)
+    doc = gcal.fake.docs[ref.id]
+    real = doc.resource
+    calls = {"n": 0}
+
+    def racing() -> dict[str, Any]:
+        out = real()
+        calls["n"] += 1
+        if calls["n"] == 1:  # someone types between our read and our write
+            doc.paragraphs.insert(0, ["typed meanwhile", "NORMAL_TEXT"])
+            doc.revision += 1
+        return out
+
+    doc.resource = racing  # type: ignore[method-assign]
+    assert docs.add_section(ref, "2026-03-16", "2026-03-16")
+    texts = [p[0] for p in doc.paragraphs]
+    assert texts[0] == "typed meanwhile" and texts[texts.index(LOG_HEADING) + 1] == "2026-03-16"
+
+
+def test_read_only_calendar_creates_no_doc(gcal: GEnv) -> None:
+    docs = gcal.provider(gcal.calendar(read_only=True)).docs()
+    with pytest.raises(ForbiddenError):
+        docs.ensure(REQ)
+    assert gcal.fake.files == {}
+
+
+def test_write_attaches_the_linked_doc(gcal: GEnv) -> None:
+    gcal.fake.seed_ics(ONE_ON_ONE.replace("{description}", "hi"), ["me@example.com"])
+    p = gcal.provider(gcal.calendar())
+    ref = p.docs().ensure(REQ)
+    nxt = series(p.fetch(W))[-1]
+
+    def splice(body: Body) -> Body:
+        return Body(body.text + f"\n[calsync] doc: {ref.url} [/calsync]")
+
+    assert p.write_description(nxt, splice, "t").status is WriteStatus.WRITTEN
+    patch = api_requests(gcal.fake, "PATCH")[0]
+    assert patch["query"]["supportsAttachments"] == ["true"]
+    (att,) = gcal.fake.events[nxt.ref]["attachments"]
+    assert att["fileUrl"] == ref.url and att["fileId"] == ref.id
+    # attached once: a later write leaves the attachments alone
+    p2 = gcal.provider(gcal.calendar())
+    p2.docs().ensure(REQ)
+    occ = next(o for o in p2.fetch(W).occurrences if o.ref == nxt.ref)
+    p2.write_description(occ, lambda b: Body(b.text + " again"), "t2")
+    assert "attachments" not in api_requests(gcal.fake, "PATCH")[-1]["body"]
+
+
+def test_attach_doc_off_sends_no_attachments(gcal: GEnv) -> None:
+    gcal.fake.seed_ics(ONE_ON_ONE.replace("{description}", "hi"), ["me@example.com"])
+    p = gcal.provider(gcal.calendar(attach_doc=False))
+    ref = p.docs().ensure(REQ)
+    nxt = series(p.fetch(W))[-1]
+    p.write_description(nxt, lambda b: Body(b.text + ref.url), "t")
+    patch = api_requests(gcal.fake, "PATCH")[0]
+    assert "attachments" not in patch["body"] and patch["query"]["supportsAttachments"] == ["false"]
+
+
+# -- the fake against the discovery documents --------------------------------------------
+
+
+def _get(fake: FakeGoogle, token: str, path: str) -> Any:
+    req = urllib.request.Request(fake.base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_fake_payloads_match_the_discovery_schemas(gcal: GEnv) -> None:
+    fake = gcal.fake
+    fake.seed_ics(ONE_ON_ONE.replace("{description}", "<b>x</b>"), ["me@example.com"])
+    p = gcal.provider(gcal.calendar())
+    ref = p.docs().ensure(REQ)
+    occs = p.fetch(Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)))
+    nxt = series(occs)[-1]
+    p.write_description(nxt, lambda b: Body(b.text + ref.url), "t")
+    token = json.loads(gcal.calendar().token_file.read_text())["token"]  # type: ignore[union-attr]
+    listing = _get(fake, token, "/calendar/v3/calendars/primary/events?singleEvents=true"
+                                "&showDeleted=true&maxResults=3")
+    full = _get(fake, token, "/calendar/v3/calendars/primary/events")
+    assert listing["items"] and listing["nextPageToken"]
+    assert any(i.get("recurrence") for i in full["items"])  # masters without singleEvents
+    master = next(i["id"] for i in full["items"] if i.get("recurrence"))
+    instances = _get(fake, token, f"/calendar/v3/calendars/primary/events/{master}/instances")
+    event = _get(fake, token, f"/calendar/v3/calendars/primary/events/{nxt.ref}")
+    assert event["attachments"] and event["extendedProperties"]["private"]
+    checks = [
+        (listing, "Events", "calendar.v3"), (full, "Events", "calendar.v3"),
+        (instances, "Events", "calendar.v3"), (event, "Event", "calendar.v3"),
+        (_get(fake, token, f"/v1/documents/{ref.id}"), "Document", "docs.v1"),
+        (_get(fake, token, "/drive/v3/files?q=trashed%3Dfalse"), "FileList", "drive.v3"),
+        (fake.permissions[ref.id][0], "Permission", "drive.v3"),
+    ]
+    for payload, schema, api in checks:
+        assert schema_errors(payload, {"$ref": schema}, api) == [], schema
+    # the oracle does catch drift
+    assert schema_errors({"items": [{"subject": "x"}]}, {"$ref": "Events"}) == [
+        "$.items[0].subject: not in discovery schema"]
+    assert schema_errors({"start": {"dateTime": 5}}, {"$ref": "Event"}) == [
+        "$.start.dateTime: expected string, got int"]
+
+
+def test_fake_error_bodies_are_google_shaped(gcal: GEnv) -> None:
+    fake = gcal.fake
+    fake.fail_next = [{"status": 403, "reason": "rateLimitExceeded"}]
+    token = fake.issue("me@example.com")[0]
+    with pytest.raises(urllib.error.HTTPError) as info:
+        _get(fake, token, "/calendar/v3/calendars/primary/events")
+    body = json.loads(info.value.read())
+    assert body["error"]["code"] == 403
+    assert body["error"]["errors"][0] == {"domain": "usageLimits", "reason": "rateLimitExceeded",
+                                          "message": "Injected failure"}
