@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calsync.cadence import num
 from calsync.engine import RelationshipStatus, Report
+
+if TYPE_CHECKING:
+    from calsync.run import RunReport
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -97,3 +100,49 @@ def explain_text(report: Report) -> str:
             who = f" with {counterpart}" if counterpart else ""
             lines.append(f"  {mark}  {title or '(no title)'!r}{who} ({count} occ.): {reason}")
     return "\n".join(lines)
+
+
+def run_json(report: RunReport) -> str:
+    doc = {
+        "generated_at": report.generated_at.isoformat(),
+        "dry_run": report.dry_run,
+        "changes": [
+            {
+                "calendar": c.calendar,
+                "counterpart": c.counterpart,
+                "name": c.name,
+                "start": c.start.isoformat(),
+                "status": c.status.value,
+                "detail": c.detail,
+                "doc": c.doc_url,
+                "diff": c.diff,
+            }
+            for c in report.changes
+        ],
+        "warnings": report.warnings,
+        "problems": report.problems,
+        "errors": [f"{f.calendar}: {f.error}" for f in report.failures],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2)
+
+
+def run_text(report: RunReport, quiet: bool) -> tuple[str, str]:
+    """(stdout, stderr): changes on stdout unless quiet; warnings and errors on stderr."""
+    out: list[str] = []
+    err: list[str] = []
+    verb = "would write" if report.dry_run else "wrote"
+    for c in report.changes:
+        when = c.start.strftime("%a %Y-%m-%d %H:%M")
+        person = c.name or c.counterpart
+        if c.status.value == "written":
+            if not quiet:
+                out.append(f"{verb} agenda: {person}, {when} ({c.calendar})")
+                if report.dry_run and c.diff:
+                    out.append(c.diff.rstrip("\n"))
+        else:
+            err.append(f"warning: agenda for {person}, {when} not written ({c.status.value}): "
+                       f"{c.detail}")
+    err += [f"warning: {w}" for w in report.warnings]
+    err += [f"warning: {p}" for p in report.problems]
+    err += [f"calsync: {f.calendar}: {f.error}" for f in report.failures]
+    return "\n".join(out), "\n".join(err)
