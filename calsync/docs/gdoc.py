@@ -188,7 +188,7 @@ class GoogleDocBackend:
                 return False
             # below the log heading; at the very top if someone removed it
             index = 1
-            for start, end, p_text in paragraphs:
+            for _start, end, p_text in paragraphs:
                 if p_text.strip() == LOG_HEADING:
                     index = end
                     break

@@ -221,7 +221,7 @@ class Session:
             except ValueError:
                 expiry = None
         # Built by hand: Credentials.from_authorized_user_info ignores the file's token_uri.
-        self._creds = Credentials(
+        self._creds = Credentials(  # type: ignore[no-untyped-call]
             token=info.get("token"),
             refresh_token=info["refresh_token"],
             token_uri=info.get("token_uri") or "https://oauth2.googleapis.com/token",

@@ -60,9 +60,9 @@ def schema_errors(value: Any, schema: dict[str, Any], api: str = "calendar.v3",
         kind in ("integer", "number") and isinstance(value, bool)
     ):
         return [f"{path}: expected {kind}, got {type(value).__name__}"]
-    if kind == "string" and schema.get("format") in ("int64", "uint64"):
-        if not re.fullmatch(r"-?\d+", value):
-            return [f"{path}: expected an int64 string, got {value!r}"]
+    if kind == "string" and schema.get("format") in ("int64", "uint64") and not re.fullmatch(
+            r"-?\d+", value):
+        return [f"{path}: expected an int64 string, got {value!r}"]
     errors: list[str] = []
     if kind == "object" or "properties" in schema:
         props, extra = schema.get("properties", {}), schema.get("additionalProperties")
@@ -899,7 +899,8 @@ class _Handler(BaseHTTPRequestHandler):
             if p == "/drive/v3/files" and req.method == "GET":
                 q = (req.query.get("q") or [""])[0]
                 files = [f for f in fake.files.values() if f["_owner"] == grant.user]
-                for k, v in re.findall(r"appProperties has \{ key='([^']*)' and value='((?:[^'\\]|\\.)*)' \}", q):
+                pattern = r"appProperties has \{ key='([^']*)' and value='((?:[^'\\]|\\.)*)' \}"
+                for k, v in re.findall(pattern, q):
                     v = v.replace("\\'", "'").replace("\\\\", "\\")
                     files = [f for f in files if f["appProperties"].get(k) == v]
                 m = re.search(r"mimeType='([^']*)'", q)
