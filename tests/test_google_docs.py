@@ -70,8 +70,7 @@ def test_add_section_goes_on_top_of_the_log_without_touching_text(gcal: GEnv) ->
     assert docs.add_section(ref, "2026-03-02", "2026-03-02\n- [ ] Alex: draft the plan")
     # people write in the doc (a human edit, through the fake)
     doc = gcal.fake.docs[ref.id]
-    doc.paragraphs.append(["Alex wrote this, 日本語も 🙂", "NORMAL_TEXT"])
-    doc.revision += 1
+    gcal.fake.doc_typed(ref.id, "Alex wrote this, 日本語も 🙂")
     before = [p[0] for p in doc.paragraphs]
     assert docs.add_section(ref, "2026-03-09", "2026-03-09\n- [ ] Me: book the room")
     assert not docs.add_section(ref, "2026-03-09", "2026-03-09\n- [ ] Me: book the room")
@@ -99,14 +98,40 @@ def test_add_section_retries_on_a_concurrent_doc_edit(gcal: GEnv) -> None:
         out = real()
         calls["n"] += 1
         if calls["n"] == 1:  # someone types between our read and our write
-            doc.paragraphs.insert(0, ["typed meanwhile", "NORMAL_TEXT"])
-            doc.revision += 1
+            gcal.fake.doc_typed(ref.id, "typed meanwhile", at=0)
         return out
 
     doc.resource = racing  # type: ignore[method-assign]
     assert docs.add_section(ref, "2026-03-16", "2026-03-16")
     texts = [p[0] for p in doc.paragraphs]
     assert texts[0] == "typed meanwhile" and texts[texts.index(LOG_HEADING) + 1] == "2026-03-16"
+
+
+def test_doc_reads_cost_one_change_feed_request_when_nothing_changed(gcal: GEnv) -> None:
+    state = MemoryState()
+    docs = gcal.provider(gcal.calendar(), state).docs()
+    ref = docs.ensure(REQ)
+    assert docs.add_section(ref, "2026-03-02", "2026-03-02\n- [ ] Alex: draft")
+    assert "- [ ] Alex: draft" in docs.read_text(ref)
+
+    def next_run() -> tuple[str, list[str]]:
+        gcal.fake.log.clear()
+        backend = gcal.provider(gcal.calendar(), state).docs()
+        again = backend.ensure(REQ)
+        backend.add_section(again, "2026-03-02", "2026-03-02\n- [ ] Alex: draft")
+        text = backend.read_text(again)
+        return text, [c["path"].rsplit("/", 1)[-1] for c in api_requests(gcal.fake)]
+
+    # the first read came after calsync's own insert: a quiet run exports nothing
+    text, calls = next_run()
+    assert calls == ["changes"] and "- [ ] Alex: draft" in text
+    gcal.fake.doc_typed(ref.id, "- [x] Alex: draft")
+    text, calls = next_run()
+    assert calls == ["changes", "export"] and "- [x] Alex: draft" in text
+    # an expired feed token: read everything again, then steady again
+    state.set("gdrive.changes", "999999")
+    assert next_run()[1] == ["changes", "startPageToken", "export"]
+    assert next_run()[1] == ["changes"]
 
 
 def test_read_only_calendar_creates_no_doc(gcal: GEnv) -> None:

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 DOC_MIME = "application/vnd.google-apps.document"
 LOG_HEADING = "Meeting log (newest first)"
 APP_KEY = "calsync-key"  # appProperties key carrying the relationship key
+_K_CHANGES = "gdrive.changes"  # Drive change-feed page token
+_K_TEXT = "gdoc-text:"  # + file id: the doc's text as last exported
+_K_SECTIONS = "gdoc-sections:"  # + file id: markers of the sections calsync added
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class GoogleDocBackend:
         self.state = state
         self.cal = cal
         self._known: dict[str, KnownDoc] = {}
+        self._checked = False
+        self._changes: set[str] | None = None
 
     def known(self) -> list[KnownDoc]:
         """Docs ensured in this run (the provider attaches the one an agenda links)."""
@@ -170,21 +175,76 @@ class GoogleDocBackend:
         rec["shared"] = True
         self.state.set(key, json.dumps(rec))
 
+    def _changed(self) -> set[str] | None:
+        """Docs changed since the last run, from Drive's change feed: one request per run.
+
+        None means "unknown" (first run, or the feed's token expired): read every doc.
+        Cached texts of changed docs are dropped before the new token is stored, so a
+        crash in between cannot leave a stale text looking current.
+        """
+        if self._checked:
+            return self._changes
+        self._checked = True
+        changes = self._drive().changes()
+        token = self.state.get(_K_CHANGES)
+        if token:
+            changed: set[str] = set()
+            valid = True
+            from googleapiclient.errors import HttpError
+
+            req = changes.list(pageToken=token, pageSize=1000, spaces="drive",
+                               fields="nextPageToken,newStartPageToken,changes(fileId,removed)")
+            new_token = None
+            try:
+                while req is not None:
+                    resp = self.session.execute(req, retry=True, what="reading Drive changes")
+                    for change in resp.get("changes") or []:
+                        if change.get("fileId"):
+                            changed.add(change["fileId"])
+                    new_token = resp.get("newStartPageToken") or new_token
+                    req = changes.list_next(req, resp)
+            except HttpError as exc:
+                if exc.status_code not in (400, 404, 410):
+                    raise
+                valid, new_token = False, None  # the token is no longer valid
+            for fid in changed:
+                self.state.set(_K_TEXT + fid, None)
+            if valid and new_token:
+                self.state.set(_K_CHANGES, new_token)
+                self._changes = changed
+                return changed
+        start = self._run(changes.getStartPageToken(), "reading Drive changes")
+        self.state.set(_K_CHANGES, str(start["startPageToken"]))
+        self._changes = None
+        return None
+
     def read_text(self, doc: DocRef) -> str:
+        changed = self._changed()
+        cached = self.state.get(_K_TEXT + doc.id)
+        if cached is not None and changed is not None and doc.id not in changed:
+            return cached
         req = self._drive().files().export(fileId=doc.id, mimeType="text/markdown")
         data = self._run(req, "reading the doc")
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-        return text.lstrip("\ufeff").replace("\r\n", "\n")
+        text = text.lstrip("\ufeff").replace("\r\n", "\n")
+        self.state.set(_K_TEXT + doc.id, text)
+        return text
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
         from googleapiclient.errors import HttpError
 
+        # A section calsync added once is not added again, even if someone removed it, and
+        # knowing that costs no request.
+        done: list[str] = json.loads(self.state.get(_K_SECTIONS + doc.id) or "[]")
+        if marker in done:
+            return False
         for attempt in range(2):
             document = self._run(
                 self._docs().documents().get(documentId=doc.id), "reading the doc"
             )
             paragraphs = list(_paragraphs(document))
             if any(marker in p_text for _, _, p_text in paragraphs):
+                self._done(doc, done, marker)
                 return False
             # below the log heading; at the very top if someone removed it
             index = 1
@@ -227,11 +287,16 @@ class GoogleDocBackend:
                     f"{self.cal.name}: shared doc: adding the meeting section: Google "
                     f"answered HTTP {exc.status_code}: {error_message(exc)}"
                 ) from None
+            self._done(doc, done, marker)
             return True
         raise ProviderError(
             f"{self.cal.name}: shared doc kept changing while calsync added the section; "
             "will try again next run"
         )
+
+
+    def _done(self, doc: DocRef, done: list[str], marker: str) -> None:
+        self.state.set(_K_SECTIONS + doc.id, json.dumps((done + [marker])[-100:]))
 
 
 def _style(start: int, end: int, style: str) -> dict[str, Any]:

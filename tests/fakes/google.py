@@ -241,6 +241,7 @@ class FakeGoogle:
         self.files: dict[str, dict[str, Any]] = {}
         self.docs: dict[str, FakeDoc] = {}
         self.permissions: dict[str, list[dict[str, Any]]] = {}
+        self.drive_changes: list[str] = []  # file ids, in the order they changed
         self._ids = itertools.count(1)
         self.server: ThreadingHTTPServer | None = None
         self.base = ""
@@ -318,6 +319,14 @@ class FakeGoogle:
 
     def expire_access_tokens(self) -> None:
         self.access.clear()
+
+    def doc_typed(self, file_id: str, text: str, at: int | None = None) -> None:
+        """Someone types a paragraph into a doc (at the end, or before paragraph ``at``)."""
+        with self.lock:
+            doc = self.docs[file_id]
+            doc.paragraphs.insert(len(doc.paragraphs) if at is None else at, [text, "NORMAL_TEXT"])
+            doc.revision += 1
+            self.drive_changes.append(file_id)
 
     def expire_sync_tokens(self) -> None:
         self.sync_floor = self.seq + 1
@@ -893,9 +902,29 @@ class _Handler(BaseHTTPRequestHandler):
                      "appProperties": dict(meta.get("appProperties") or {}),
                      "_owner": grant.user, "_trashed": False}
                 fake.files[fid] = f
+                fake.drive_changes.append(fid)
                 if f["mimeType"] == "application/vnd.google-apps.document":
                     fake.docs[fid] = FakeDoc(fid, f["name"])
                 return self._send(200, self._file(f, req.query))
+            if p == "/drive/v3/changes/startPageToken" and req.method == "GET":
+                return self._send(200, {"kind": "drive#startPageToken",
+                                        "startPageToken": str(len(fake.drive_changes) + 1)})
+            if p == "/drive/v3/changes" and req.method == "GET":
+                token = (req.query.get("pageToken") or [""])[0]
+                if not token.isdigit() or not 1 <= int(token) <= len(fake.drive_changes) + 1:
+                    raise ApiError(400, "invalid", "Invalid Value")
+                size = int((req.query.get("pageSize") or ["100"])[0])
+                start = int(token) - 1
+                mine = fake.drive_changes[start: start + size]
+                out: dict[str, Any] = {"kind": "drive#changeList", "changes": [
+                    {"kind": "drive#change", "type": "file", "changeType": "file",
+                     "fileId": fid, "removed": False, "time": _stamp(datetime.now(UTC))}
+                    for fid in mine if fake.files.get(fid, {}).get("_owner") == grant.user]}
+                if start + size < len(fake.drive_changes):
+                    out["nextPageToken"] = str(start + size + 1)
+                else:
+                    out["newStartPageToken"] = str(len(fake.drive_changes) + 1)
+                return self._send(200, out)
             if p == "/drive/v3/files" and req.method == "GET":
                 q = (req.query.get("q") or [""])[0]
                 files = [f for f in fake.files.values() if f["_owner"] == grant.user]
@@ -975,6 +1004,7 @@ class _Handler(BaseHTTPRequestHandler):
                     doc.paragraphs = snapshot
                     raise
                 doc.revision += 1
+                fake.drive_changes.append(doc.id)
                 return self._send(200, {"documentId": doc.id,
                                         "replies": [{} for _ in body.get("requests", [])],
                                         "writeControl": {"requiredRevisionId": f"rev{doc.revision}"}})
