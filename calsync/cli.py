@@ -121,6 +121,33 @@ def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
     _finish(report_)
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be written, as a diff; write nothing.")
+@_NOW
+@_FORMAT
+@click.option("--quiet", is_flag=True, help="Print warnings and errors only.")
+@click.pass_context
+@_friendly
+def run(ctx: click.Context, dry_run: bool, now_text: str | None, fmt: str, quiet: bool) -> None:
+    """Write the agenda into the next 1on1 invite of every relationship (for cron)."""
+    from calsync import report
+    from calsync.run import run as run_once
+
+    config = _load(ctx)
+    result = run_once(config, _now(now_text, config), _store(), dry_run=dry_run)
+    if fmt == "json":
+        click.echo(report.run_json(result))
+    else:
+        out, err = report.run_text(result, quiet)
+        if out:
+            click.echo(out)
+        if err:
+            click.echo(err, err=True)
+    code = result.exit_code()
+    if code:
+        sys.exit(code)
+
+
 def _finish(report_: Any) -> None:
     for problem in report_.problems:
         click.echo(f"warning: {problem}", err=True)

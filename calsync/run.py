@@ -1,0 +1,266 @@
+"""``calsync run``: put the agenda into the next 1on1 invite of every relationship.
+
+For each relationship the owner organizes: carry the open action items forward
+(from the last held meeting's invite and the shared doc), add a dated section to the
+pair's doc, and splice the agenda block into the next occurrence inside the horizon.
+Every step is idempotent (the doc section by its marker, the invite by comparing the
+block), so a run killed anywhere converges on the next run, and a run with nothing
+new writes nothing. One run at a time: a second exits at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import calsync.actions as actions
+import calsync.agenda as agenda
+from calsync.cadence import declined, figures, who
+from calsync.config import Config
+from calsync.docs.base import DocBackend, DocRef, DocRequest
+from calsync.docs.local import LocalDocs
+from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
+from calsync.errors import AuthError, CalsyncError, LockedError
+from calsync.model import Occurrence
+from calsync.paths import data_dir
+from calsync.providers.base import WriteStatus
+from calsync.store import Store
+
+
+@dataclass
+class Change:
+    calendar: str
+    counterpart: str
+    name: str | None
+    start: datetime
+    status: WriteStatus
+    detail: str = ""
+    diff: str = ""
+    doc_url: str | None = None
+
+
+@dataclass
+class RunReport:
+    generated_at: datetime
+    dry_run: bool
+    changes: list[Change] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    def exit_code(self) -> int:
+        if any(isinstance(f.error, AuthError) for f in self.failures):
+            return AuthError.exit_code
+        return max((f.error.exit_code for f in self.failures), default=0)
+
+
+@contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """An exclusive, non-blocking lock: overlapping cron runs cannot both write."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise LockedError(
+                f"another calsync run (pid {holder}) holds {path}; this run exits without writing"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    config: Config
+    now: datetime
+    store: Store
+    dry_run: bool
+
+
+def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> RunReport:
+    report = RunReport(generated_at=now, dry_run=dry_run)
+    ctx = _Ctx(config, now, store, dry_run)
+    with run_lock(data_dir() / "run.lock"):
+        if dry_run:  # everything, provider sync state included, is rolled back at the end
+            store.db.execute("BEGIN")
+        try:
+            for item in survey(config, now, store):
+                if isinstance(item, Failure):
+                    report.failures.append(item)
+                    continue
+                try:
+                    _calendar(ctx, item, report)
+                    item.provider.close()
+                except CalsyncError as exc:
+                    report.failures.append(Failure(item.calendar.name, exc))
+        finally:
+            if dry_run:
+                store.db.execute("ROLLBACK")
+    return report
+
+
+def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
+    report.problems.extend(item.fetched.warnings)
+    docs = _docs(ctx.config, item)
+    for status in item.statuses:
+        _warn_once(ctx, item.calendar.name, status, report)
+        if item.calendar.read_only:
+            continue
+        change = _relationship(ctx, item, status, docs)
+        if change is not None:
+            report.changes.append(change)
+
+
+def _docs(config: Config, item: CalendarSurvey) -> DocBackend:
+    factory = getattr(item.provider, "docs", None)
+    if factory is not None and config.agenda.docs_dir is None:
+        backend: DocBackend = factory()
+        return backend
+    folder = config.agenda.docs_dir or data_dir() / "docs"
+    return LocalDocs(folder, config.agenda.doc_url_template)
+
+
+def _warn_once(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: RunReport) -> None:
+    """Cadence warnings go out once a day per relationship (cron mails every output)."""
+    if not status.cadence.warnings:
+        return
+    ns = ctx.store.namespace("warned")
+    key = f"{calendar}:{status.relationship.counterpart}"
+    stamp = f"{ctx.now.date().isoformat()}|{status.cadence.label.value}"
+    if ctx.dry_run or ns.get(key) != stamp:
+        report.warnings.extend(status.cadence.warnings)
+        ns.set(key, stamp)
+
+
+def next_occurrence(
+    status: RelationshipStatus, now: datetime, horizon: timedelta
+) -> Occurrence | None:
+    for occ in status.relationship.occurrences:
+        if now < occ.start <= now + horizon and not occ.cancelled:
+            return occ
+    return None
+
+
+def last_held(status: RelationshipStatus, now: datetime, owner: tuple[str, ...]) -> Occurrence | None:
+    rel = status.relationship
+    held = [
+        o for o in rel.occurrences
+        if o.end <= now and not o.cancelled and not declined(o, rel.counterpart, owner)
+    ]
+    return held[-1] if held else None
+
+
+def _relationship(
+    ctx: _Ctx, item: CalendarSurvey, status: RelationshipStatus, docs: DocBackend
+) -> Change | None:
+    config, now, store = ctx.config, ctx.now, ctx.store
+    rel = status.relationship
+    target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days))
+    if target is None or target.organizer_is_self is not True or not target.writable:
+        return None
+    key = f"{item.calendar.name}:{rel.counterpart}"
+    doc_state = store.namespace("docs")
+    doc: DocRef | None = None
+    if not ctx.dry_run:  # a dry run creates nothing, not even the doc
+        doc = docs.ensure(
+            DocRequest(
+                key=key,
+                counterpart=rel.counterpart,
+                counterpart_name=rel.name,
+                title=f"1on1: {rel.name or rel.counterpart}",
+                template=agenda.doc_template(_input(config, status, target, None, ())),
+            )
+        )
+        doc_state.set(key, doc.url)
+    doc_url = doc.url if doc else doc_state.get(key)
+
+    previous = last_held(status, now, config.owner.emails)
+    if previous is not None:
+        body = previous.description
+        _remember(store, key, actions.parse(body.text, body.html), previous.start.date(), now)
+    if doc is not None:
+        _remember(store, key, actions.parse(docs.read_text(doc)), now.date(), now)
+    open_items = tuple(
+        agenda.OpenItem(row.text, row.owner, date.fromisoformat(row.first_seen))
+        for row in store.action_items(key)
+        if row.done_at is None
+    )
+    data = _input(config, status, target, doc_url, open_items)
+    if doc is not None:
+        marker, section = agenda.doc_section(data)
+        docs.add_section(doc, marker, section)
+
+    expected = agenda.splice(target.description, data)
+    if expected is None:
+        return None
+    change = Change(item.calendar.name, rel.counterpart, rel.name, target.start,
+                    WriteStatus.WRITTEN, doc_url=doc_url,
+                    diff=_diff(target.description.text, expected.text, who(rel), target.start))
+    if ctx.dry_run:
+        return change
+    block = agenda.render(data, expected.html)
+    digest = hashlib.sha256(block.encode()).hexdigest()[:16]
+    result = item.provider.write_description(target, lambda body: agenda.splice(body, data), digest)
+    change.status, change.detail = result.status, result.detail
+    if result.status is WriteStatus.UNCHANGED:
+        return None
+    if result.status is WriteStatus.WRITTEN:
+        store.record_write(item.calendar.name, target.ref, digest, now)
+        if result.before is not None and result.after is not None:
+            change.diff = _diff(result.before.text, result.after.text, who(rel), target.start)
+    return change
+
+
+def _remember(store: Store, key: str, items: list[actions.ActionItem], seen: date, now: datetime) -> None:
+    for it in items:
+        store.upsert_action_item(
+            key, it.key, it.owner, it.text, seen.isoformat(), now.isoformat() if it.done else None
+        )
+
+
+def _input(
+    config: Config,
+    status: RelationshipStatus,
+    target: Occurrence,
+    doc_url: str | None,
+    open_items: tuple[agenda.OpenItem, ...],
+) -> agenda.AgendaInput:
+    c = status.cadence
+    note = None
+    if config.agenda.cadence_note and c.median_interval_days is not None:
+        note = f"{figures(c.median_interval_days, c.median_duration_min)} ({c.label.value})"
+    return agenda.AgendaInput(
+        language=config.language,
+        template=config.agenda.template,
+        counterpart_email=status.relationship.counterpart,
+        counterpart_name=status.relationship.name,
+        start=target.start,
+        doc_url=doc_url,
+        open_items=open_items,
+        cadence_note=note,
+    )
+
+
+def _diff(before: str, after: str, label: str, start: datetime) -> str:
+    name = f"{label} {start.isoformat()}"
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"{name} (now)",
+            tofile=f"{name} (calsync)",
+        )
+    )

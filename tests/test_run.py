@@ -1,0 +1,217 @@
+"""`calsync run` end to end on local calendars (issue 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from calsync import agenda
+from calsync.config import load
+from calsync.model import Occurrence
+from calsync.providers.base import Window
+from calsync.providers.ics import IcsProvider
+from tests.conftest import CORPUS, EXAMPLES, corpus_files
+from tests.helpers import EXAMPLE_NOW, cli
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime.fromisoformat(EXAMPLE_NOW)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    folder = tmp_path / "example"
+    shutil.copytree(EXAMPLES, folder)
+    return folder / "config.toml"
+
+
+def occurrences(config: Path) -> dict[tuple[str, datetime], Occurrence]:
+    cfg = load(config)
+    prov = IcsProvider(cfg.calendars[0], cfg.owner)
+    window = Window(NOW - timedelta(days=200), NOW + timedelta(days=60))
+    return {(o.uid, o.start): o for o in prov.fetch(window).occurrences}
+
+
+def run(config: Path, *extra: str) -> tuple[int, str, str]:
+    result = cli("--config", config, "run", "--now", EXAMPLE_NOW, *extra)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def block_of(text: str) -> str:
+    span = agenda.find_block(text, html=False)
+    assert span is not None, text
+    return text[span[0]:span[1]]
+
+
+def test_first_run_writes_next_occurrences_only(example: Path) -> None:
+    before = occurrences(example)
+    code, out, err = run(example)
+    assert code == 0, err
+    after = occurrences(example)
+    changed = {k for k in after if k not in before or after[k] != before[k]}
+    # Alice (Thu 26th), Erin (Thu 26th); Bob's next is Dec 7: outside the 7-day horizon;
+    # Carol organizes her own 1on1; Dan's series has ended.
+    assert {(k[0], k[1].date().isoformat()) for k in changed} == {
+        ("alice-1on1@example.com_R20260903T080000", "2026-11-26"),
+        ("erin-3@example.com", "2026-11-26"),
+    }
+    assert "wrote agenda: Alice Chen, Thu 2026-11-26 10:00 (work)" in out
+    assert "wrote agenda: Erin Sato, Thu 2026-11-26 15:00 (work)" in out
+    assert "drifting" in err and "Bob Okafor" in err
+    for key in changed:
+        text = after[key].description.text
+        assert text.endswith(before[key].description.text) if key in before else True
+        assert agenda.BEGIN in text and agenda.END in text
+
+
+def test_second_run_is_silent_and_writes_nothing(example: Path) -> None:
+    run(example)
+    cal = example.parent / "calendar.ics"
+    data = cal.read_bytes()
+    docs = {p: p.read_bytes() for p in (example.parent / "docs").iterdir()}
+    code, out, err = run(example)
+    assert (code, out, err) == (0, "", "")
+    assert cal.read_bytes() == data
+    assert {p: p.read_bytes() for p in (example.parent / "docs").iterdir()} == docs
+
+
+def test_carried_action_items(example: Path) -> None:
+    run(example)
+    alice = next(o for (uid, start), o in occurrences(example).items()
+                 if uid.startswith("alice") and start.date().isoformat() == "2026-11-26")
+    block = block_of(alice.description.text)
+    assert "draft the Q1 onboarding plan" in block
+    assert "ask finance about the conference budget" in block
+    assert "intro Alice to the platform team" not in block  # checked last time: dropped
+    assert "2026-11-19" in block  # first seen at last week's meeting
+
+
+def test_checked_in_the_doc_stops_carrying(example: Path) -> None:
+    run(example)
+    doc = next((example.parent / "docs").glob("alice*.md"))
+    text = doc.read_text()
+    assert "- [ ] Alice: draft the Q1 onboarding plan" in text
+    doc.write_text(text.replace("- [ ] Alice: draft the Q1 onboarding plan",
+                                "- [x] Alice: draft the Q1 onboarding plan", 1))
+    code, out, _ = run(example)
+    assert code == 0 and "wrote agenda: Alice Chen" in out
+    alice = next(o for (uid, start), o in occurrences(example).items()
+                 if uid.startswith("alice") and start.date().isoformat() == "2026-11-26")
+    block = block_of(alice.description.text)
+    assert "draft the Q1 onboarding plan" not in block
+    assert "ask finance about the conference budget" in block
+
+
+def test_doc_created_from_template_with_dated_section(example: Path) -> None:
+    run(example)
+    doc = next((example.parent / "docs").glob("alice*.md"))
+    text = doc.read_text()
+    assert agenda.DOC_LOG_ANCHOR in text
+    assert text.index(agenda.DOC_LOG_ANCHOR) < text.index("2026-11-26")
+    # a person's notes in the doc survive the next meeting's section
+    doc.write_text(text + "\nMy own notes, untouched.\n")
+    later = (NOW + timedelta(days=7)).isoformat()
+    cli("--config", example, "run", "--now", later)
+    new = doc.read_text()
+    assert new.endswith("\nMy own notes, untouched.\n")
+    assert new.index("2026-12-03") < new.index("2026-11-26")  # newest on top
+
+
+def test_dry_run_writes_nothing_and_shows_a_diff(example: Path) -> None:
+    cal = example.parent / "calendar.ics"
+    data = cal.read_bytes()
+    code, out, _ = run(example, "--dry-run")
+    assert code == 0
+    assert "would write agenda: Alice Chen" in out
+    assert f"+{agenda.BEGIN}" in out
+    assert cal.read_bytes() == data
+    assert not (example.parent / "docs").exists()
+    # and a real run afterwards still writes (the dry run left no state behind)
+    assert "wrote agenda: Alice Chen" in run(example)[1]
+
+
+def test_json_and_quiet(example: Path) -> None:
+    code, out, _ = run(example, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and {c["counterpart"] for c in doc["changes"]} == {
+        "alice@example.com", "erin@example.com"}
+    assert all(c["status"] == "written" for c in doc["changes"])
+    shutil.copy(EXAMPLES / "calendar.ics", example.parent / "calendar.ics")
+    code, out, err = run(example, "--quiet")
+    assert out == ""
+
+
+def test_japanese(example: Path) -> None:
+    example.write_text(example.read_text().replace('language = "en"', 'language = "ja"'))
+    run(example)
+    alice = next(o for (uid, start), o in occurrences(example).items()
+                 if uid.startswith("alice") and start.date().isoformat() == "2026-11-26")
+    block = block_of(alice.description.text)
+    assert any("\u3040" <= ch <= "\u30ff" for ch in block)  # kana
+
+
+def test_human_edit_outside_block_survives_rewrite(example: Path) -> None:
+    run(example)
+    # an item is checked in the doc, so calsync rewrites the block: only the block changes
+    doc = next((example.parent / "docs").glob("alice*.md"))
+    doc.write_text(doc.read_text().replace("- [ ] Mia: ask finance", "- [x] Mia: ask finance", 1))
+    run(example)
+    alice = next(o for (uid, start), o in occurrences(example).items()
+                 if uid.startswith("alice") and start.date().isoformat() == "2026-11-26")
+    assert alice.description.text.endswith("Weekly 1on1, moved to Thursdays. Alice brings the topics.")
+    assert alice.description.text.count(agenda.BEGIN) == 1
+
+
+def test_interrupted_run_converges(example: Path, tmp_path: Path) -> None:
+    """Kill a run at many points; the next run converges to the same result, no duplicates."""
+    example.write_text(example.read_text().replace(
+        '[agenda]', '[agenda]\ndoc_url_template = "https://wiki.example.com/1on1/{slug}"'))
+    reference_dir = tmp_path / "ref"
+    shutil.copytree(example.parent, reference_dir)
+    env = {**os.environ, "CALSYNC_HOME": str(tmp_path / "ref-home")}
+    subprocess.run([sys.executable, "-m", "calsync.cli", "--config", str(reference_dir / "config.toml"),
+                    "run", "--now", EXAMPLE_NOW], env=env, check=True, capture_output=True)
+    expected = (reference_dir / "calendar.ics").read_text()
+    code = (
+        "import os, sys, threading\n"
+        "from calsync.cli import main\n"
+        "threading.Timer(float(sys.argv[1]), lambda: os._exit(9)).start()\n"
+        "main(sys.argv[2:])\n"
+    )
+    for i, delay in enumerate((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)):
+        folder = tmp_path / f"run{i}"
+        shutil.copytree(example.parent, folder)
+        env = {**os.environ, "CALSYNC_HOME": str(tmp_path / f"home{i}")}
+        args = ["--config", str(folder / "config.toml"), "run", "--now", EXAMPLE_NOW]
+        subprocess.run([sys.executable, "-c", code, str(delay), *args], env=env, capture_output=True)
+        subprocess.run([sys.executable, "-m", "calsync.cli", *args], env=env, check=True,
+                       capture_output=True)
+        assert (folder / "calendar.ics").read_text() == expected
+        assert not list(folder.glob(".*calsync-tmp"))
+
+
+def test_lock_makes_a_second_run_exit(example: Path) -> None:
+    from calsync.paths import data_dir
+    from calsync.run import run_lock
+
+    with run_lock(data_dir() / "run.lock"):
+        code, out, err = run(example)
+    assert code == 5 and "another calsync run" in err and out == ""
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
+def test_corpus_dry_run(tmp_path: Path, path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[owner]\nemail = "me@example.com"\n\n[[calendars]]\nprovider = "ics"\n'
+                      f'path = "{CORPUS / path.name}"\n')
+    data = path.read_bytes()
+    result = cli("--config", config, "run", "--dry-run", "--now", "2020-01-01T00:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == data
