@@ -60,6 +60,7 @@ def _drop_hidden(html: str) -> str:
     out: list[str] = []
     i, n = 0, len(html)
     lower: str | None = None
+    unclosed: set[str] = set()  # elements with no closing tag further on: don't search again
     while i < n:
         lt = html.find("<", i)
         if lt < 0:
@@ -73,16 +74,16 @@ def _drop_hidden(html: str) -> str:
             continue
         m = _SKIP_OPEN.match(html, lt)
         if m:
+            name = m.group(1).lower()
             if lower is None:
                 lower = html.lower()
-            close = lower.find("</" + m.group(1).lower(), m.end())
-            out.append(html[i:lt])
-            if close < 0:
-                i = m.end()  # unclosed: drop only the opening tag's name, keep the rest as text
+            close = -1 if name in unclosed else lower.find("</" + name, m.end())
+            if close >= 0:
+                out.append(html[i:lt])
+                gt = html.find(">", close)
+                i = n if gt < 0 else gt + 1
                 continue
-            gt = html.find(">", close)
-            i = n if gt < 0 else gt + 1
-            continue
+            unclosed.add(name)  # unclosed: an ordinary tag, stripped later; its content stays
         out.append(html[i : lt + 1])
         i = lt + 1
     out.append(html[i:])
@@ -103,7 +104,7 @@ def html_to_text(html: str) -> str:
 _CHECKED_GLYPHS = "☑☒✅✔✓"
 _LINE = re.compile(
     r"[ \t\u3000]*"
-    r"(?:[-*+•・][ \t\u3000]+|\d{1,3}[.)][ \t\u3000]+)?"  # optional bullet or number
+    r"(?:[-*+][ \t\u3000]+|[•・][ \t\u3000]*|\d{1,3}[.)][ \t\u3000]+)?"  # optional bullet or number
     r"(?:\[(?P<box>[ \u3000xX✓✔])\]|(?P<glyph>[☐" + _CHECKED_GLYPHS + r"])\ufe0f?)"
     r"(?P<rest>.*)"
 )
@@ -111,12 +112,13 @@ _LINE = re.compile(
 # colon. Words cannot contain a colon, so "https://…" is never taken for an owner.
 _OWNER = re.compile(r"(?P<owner>[^\s:：]+(?:\s+[^\s:：]+){0,2})\s*(?::\s+|：\s*)(?P<text>\S.*)")
 # calsync's own "first seen" suffix, in either language (see :mod:`calsync.agenda`).
-_SINCE = re.compile(r"\s*(?:\(since \d{4}-\d{2}-\d{2}\)|[（(]\d{4}-\d{2}-\d{2}から[）)])$")
+_SINCE = re.compile(r"(?:\(since \d{4}-\d{2}-\d{2}\)|[（(]\d{4}-\d{2}-\d{2}から[）)])\Z")
 
 
 def strip_since(text: str) -> str:
     """Remove one trailing "(since YYYY-MM-DD)" / "（YYYY-MM-DDから）" that calsync appended."""
-    return _SINCE.sub("", text, count=1)
+    m = _SINCE.search(text)
+    return text[: m.start()].rstrip() if m else text
 
 
 def _item(line: str) -> ActionItem | None:
@@ -125,12 +127,12 @@ def _item(line: str) -> ActionItem | None:
         return None
     box, glyph = m.group("box"), m.group("glyph")
     done = (box is not None and box.strip() != "") or (glyph is not None and glyph in _CHECKED_GLYPHS)
-    rest = collapse(m.group("rest"))
+    rest = strip_since(collapse(m.group("rest")))  # before the owner: "X: (since …)" has no text
     owner: str | None = None
     om = _OWNER.fullmatch(rest)
     if om:
         owner, rest = collapse(om.group("owner")), om.group("text")
-    text = collapse(strip_since(rest))
+    text = collapse(rest)
     if not text:
         return None
     return ActionItem(text=text, owner=owner, done=done)
