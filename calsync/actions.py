@@ -92,7 +92,11 @@ def _drop_hidden(html: str) -> str:
 
 def html_to_text(html: str) -> str:
     """Readable text of an HTML description: line-breaking tags become newlines, other tags go,
-    entities are unescaped (after tag stripping, so ``&lt;b&gt;`` stays text)."""
+    entities are unescaped (after tag stripping, so ``&lt;b&gt;`` stays text).
+
+    Source line breaks are kept as line breaks: Google shows them in its "HTML, but sometimes
+    plain text" descriptions, and merging lines would lose whole items there.
+    """
     s = _drop_hidden(html)
     s = _BREAK_TAGS.sub("\n", s)
     s = _ANY_TAG.sub("", s)

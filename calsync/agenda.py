@@ -11,7 +11,9 @@ Marker rules (see :func:`find_block`):
 * plain text: a marker is a whole line — preceded by the start of the text or ``"\\n"``,
   followed by ``"\\n"``, ``"\\r\\n"`` or the end;
 * HTML: a marker is a whole text node — preceded by ``>`` or the start, followed by ``<``
-  or the end (whitespace in between is ignored, as HTML ignores it).
+  or the end (whitespace in between is ignored, as HTML ignores it). A whole line counts
+  too, as in plain text: a description read as plain text once (Google decides by its
+  content) and as HTML later must not grow a second block.
 
 Anything else that happens to contain the marker strings is ordinary text.
 """
@@ -43,7 +45,9 @@ __all__ = [
     "question",
 ]
 
-BEGIN = "--- calsync agenda (updated automatically; edits between these lines are replaced) ---"
+# Short, ASCII, free of HTML-special characters: they must survive clients that re-wrap
+# long lines or re-encode HTML, and read the same in every language.
+BEGIN = "--- calsync agenda (updated automatically) ---"
 END = "--- end of calsync agenda ---"
 DOC_LOG_ANCHOR = "<!-- calsync:meetings (newest first) -->"
 
@@ -319,15 +323,22 @@ _MARKERS = re.compile(re.escape(BEGIN) + "|" + re.escape(END))
 
 
 def _is_marker(text: str, start: int, end: int, html: bool) -> bool:
+    line_before = start == 0 or text[start - 1] == "\n"
+    line_after = end == len(text) or text[end] == "\n" or text.startswith("\r\n", end)
     if not html:
-        before_ok = start == 0 or text[start - 1] == "\n"
-        after_ok = end == len(text) or text[end] == "\n" or text.startswith("\r\n", end)
-        return before_ok and after_ok
+        return line_before and line_after
+    return (line_before or _tag_before(text, start)) and (line_after or _tag_after(text, end))
+
+
+def _tag_before(text: str, start: int) -> bool:
+    # Scans back only over whitespace, which ends at the previous match at the latest: linear.
     i = start - 1
     while i >= 0 and text[i].isspace():
         i -= 1
-    if i >= 0 and text[i] != ">":
-        return False
+    return i < 0 or text[i] == ">"
+
+
+def _tag_after(text: str, end: int) -> bool:
     j = end
     while j < len(text) and text[j].isspace():
         j += 1
@@ -373,7 +384,8 @@ def _insert(text: str, block: str, html: bool) -> str:
 
 
 def splice(body: Body, a: AgendaInput) -> Body | None:
-    """The description with the block rendered for ``a`` in it; None when nothing would change.
+    """The description with the block rendered for ``a`` in it; None when nothing would change
+    (the one block there equals the rendered one; in plain text, CRLF line ends count as LF).
 
     One complete block: its span is replaced. Several: the first is replaced and the later
     ones are removed (only their marker-to-marker spans). None: the block is inserted at
@@ -386,7 +398,9 @@ def splice(body: Body, a: AgendaInput) -> Body | None:
     if not blocks:
         return Body(_insert(text, block, body.html), body.html)
     (s, e), rest = blocks[0], blocks[1:]
-    if not rest and text[s:e] == block:
+    current = text[s:e]
+    # A server that stores plain text with CRLF line ends holds the same block: no rewrite.
+    if not rest and (current == block or (not body.html and current.replace("\r\n", "\n") == block)):
         return None
     out = [text[:s], block]
     pos = e

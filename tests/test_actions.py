@@ -160,6 +160,16 @@ def test_html_to_text_survives_unterminated_things() -> None:
     assert html_to_text("1 < 2 and 3 > 2") == "1 < 2 and 3 > 2"
 
 
+def test_html_source_line_breaks_stay_line_breaks() -> None:
+    # Google descriptions mix plain lines with tags; every line is still an item
+    mixed = '- [ ] one\n- [x] two <a href="https://x.example">link</a>\n- [ ] three'
+    assert [(i.text, i.done) for i in parse(mixed, html=True)] == [
+        ("one", False),
+        ("two link", True),
+        ("three", False),
+    ]
+
+
 def test_parse_html_google_and_outlook_shapes() -> None:
     google = "Notes<br><ul><li>[ ] Alice: book the room</li><li>[x] send &amp; sign</li></ul>"
     outlook = (

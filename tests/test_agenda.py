@@ -214,11 +214,26 @@ def test_html_markers_must_sit_between_tags() -> None:
         f"<p>note: {BEGIN}</p><p>{END}</p>",
         f"<p>{BEGIN} tail</p><p>{END}</p>",
         f"<p>{BEGIN}</p>x {END}",
-        f"{BEGIN}\nx\n{END}",  # plain lines inside HTML are not tag-bounded
+        f"<p>x {BEGIN}\n</p>\n{END} x",
     ):
         assert find_block(text, True) is None, text
-    # the same text is a block when read as plain
-    assert find_block(f"{BEGIN}\nx\n{END}", False) is not None
+    # whole lines count in HTML too (Google's "sometimes plain text" descriptions) ...
+    mixed = f"<a href='x'>link</a>\n{BEGIN}\nx\n{END}\r\nmore"
+    assert find_block(mixed, True) == (mixed.index(BEGIN), mixed.index(END) + len(END))
+    # ... but tags never count in plain text
+    assert find_block(f"<p>{BEGIN}</p><p>{END}</p>", False) is None
+
+
+def test_a_description_read_as_plain_then_as_html_keeps_one_block() -> None:
+    # Google and .ics readers decide "HTML or not" by content; a person's "<b>" in an item
+    # can flip that between runs. The block written in the other form must still be found.
+    a = make(open_items=(OpenItem("read <b>this</b>", None, date(2026, 1, 1)),))
+    body = splice(Body("notes", html=False), a)
+    assert body is not None
+    flipped = splice(Body(body.text, html=True), a)
+    assert flipped is not None
+    assert agenda.find_blocks(flipped.text, True) == [(0, len(render(a, True)))]
+    assert flipped.text == render(a, True) + "\n\nnotes"
 
 
 def test_pairing_takes_the_nearest_end_with_no_begin_between() -> None:
@@ -295,6 +310,40 @@ def test_stray_markers_are_text_and_a_new_block_goes_on_top(old: str) -> None:
     assert new == Body(render(a, False) + "\n\n" + old)
     assert new is not None and splice(new, a) is None
     assert splice(new, make(language="ja")) == Body(render(make(language="ja"), False) + "\n\n" + old)
+
+
+def test_a_server_that_turns_lf_into_crlf_causes_no_rewrite() -> None:
+    a = make()
+    stored = Body("Teams\r\n\r\n" + render(a, False).replace("\n", "\r\n") + "\r\nend")
+    assert splice(stored, a) is None
+    changed = splice(stored, make(cadence_note="every 7 days"))
+    assert changed == Body("Teams\r\n\r\n" + render(make(cadence_note="every 7 days"), False) + "\r\nend")
+    # CR-LF tolerance is for plain text only; in HTML the bytes must match
+    html = Body("<p>x</p>" + render(a, True).replace("<br>", "<br>\r\n"), html=True)
+    assert splice(html, a) == Body("<p>x</p>" + render(a, True), html=True)
+
+
+TEAMS = (
+    '<html><head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n</head>\r\n'
+    '<body>\r\n<div>Let\'s catch up — 進捗の共有</div>\r\n<div><br></div>\r\n'
+    '<div style="width:100%"><span style="white-space:nowrap;color:#5F5F5F">'
+    "________________________________________________________________________________</span></div>\r\n"
+    '<div style="margin-bottom:24px"><span style="font-size:24px">Microsoft Teams meeting</span></div>\r\n'
+    '<div><a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/0?context=%7b%22Tid'
+    '%22%3a%22t%22%7d" target="_blank" rel="noreferrer noopener">Join the meeting now</a></div>\r\n'
+    "<div>Meeting ID: 123 456 789 012 &nbsp;Passcode: aB3cD4</div>\r\n</body>\r\n</html>\r\n"
+)
+
+
+def test_an_outlook_body_with_a_teams_join_block_is_kept_byte_for_byte() -> None:
+    a, b = make(), make(language="ja")
+    one = splice(Body(TEAMS, html=True), a)
+    assert one is not None
+    head, tail = TEAMS.split("<body>", 1)
+    assert one.text == head + "<body>" + render(a, True) + "<br>" + tail
+    two = splice(one, b)
+    assert two is not None and two.text == head + "<body>" + render(b, True) + "<br>" + tail
+    assert splice(two, b) is None
 
 
 def test_switching_language_or_template_replaces_rather_than_adds() -> None:
