@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from calsync import questions
-from calsync.actions import collapse
+from calsync.actions import ActionItem, collapse
 from calsync.model import Body
 
 __all__ = [
@@ -236,6 +236,14 @@ def _heads(a: AgendaInput, w: _Words) -> tuple[str, ...]:
     return (topics, *(w.heads_grow if a.template == "grow" else w.heads_steps))
 
 
+def _unique(items: tuple[OpenItem, ...]) -> list[OpenItem]:
+    """One line per item identity (the first wins), as :func:`calsync.actions.parse` counts them."""
+    seen: dict[str, OpenItem] = {}
+    for item in items:
+        seen.setdefault(ActionItem(collapse(item.text), collapse(item.owner or "") or None, False).key, item)
+    return list(seen.values())
+
+
 def _item_line(item: OpenItem, w: _Words) -> str:
     """Checklist text that :func:`calsync.actions.parse` reads back as the same item."""
     text = collapse(item.text)
@@ -277,7 +285,7 @@ def render(a: AgendaInput, html: bool) -> str:
     url = collapse(a.doc_url or "")
     note = collapse(a.cadence_note or "")
     q = question(a.counterpart_email, a.start.date(), lang)
-    items = [_item_line(i, w) for i in a.open_items]
+    items = [_item_line(i, w) for i in _unique(a.open_items)]
     flow = _flow(a, w)
     sep = "　" if lang == "ja" else " — "
 
@@ -442,7 +450,7 @@ def doc_section(a: AgendaInput) -> tuple[str, str]:
     w = _WORDS[lang]
     marker = w.section.format(date=_section_date(a.start.date(), lang))
     flow = _heads(a, w)
-    items = [f"- [ ] {_item_line(i, w)}" for i in a.open_items]
+    items = [f"- [ ] {_item_line(i, w)}" for i in _unique(a.open_items)]
     # Where last time's open items are followed up: "review of last time" in the default
     # flow, "reality" in GROW; the next actions (or "will") get an empty checkbox.
     review_at, actions_at = 1, len(flow) - 1

@@ -223,3 +223,10 @@ def test_parse_properties(lines: list[tuple[bool, str]]) -> None:
     for item in items:
         checked = [done for done, w in lines for i in parse(f"- [ ] {w}") if i.key == item.key]
         assert item.done == any(checked)
+
+
+@given(st.text(), st.booleans())
+def test_parse_never_fails_and_yields_unique_clean_items(text: str, html: bool) -> None:
+    items = parse(text, html=html)
+    assert len({i.key for i in items}) == len(items)
+    assert all(i.text and "\n" not in i.text for i in items)

@@ -187,6 +187,19 @@ def test_rendered_items_read_back_with_the_same_keys(html: bool, lang: str) -> N
     assert not any(i.done for i in got)
 
 
+def test_duplicate_open_items_render_once() -> None:
+    items = (
+        OpenItem("send the deck", "Alice", date(2026, 11, 19)),
+        OpenItem("Send  the DECK", "alice", date(2026, 11, 26)),
+        OpenItem("send the deck", None, date(2026, 11, 19)),  # no owner: another item
+    )
+    for html in (False, True):
+        text = render(make(open_items=items), html)
+        assert text.count("send the deck") == 2 and "DECK" not in text
+    _, section = agenda.doc_section(make(open_items=items))
+    assert section.count("send the deck") == 2
+
+
 # --- finding -------------------------------------------------------------------------------
 
 
@@ -416,6 +429,18 @@ def _inputs(draw: st.DrawFn) -> AgendaInput:
         open_items=tuple(OpenItem(text, owner, since) for owner, text, since in items),
         cadence_note=draw(_people),
     )
+
+
+@settings(max_examples=300)
+@given(_descriptions, st.booleans())
+def test_property_found_blocks_are_ordered_marker_to_marker(text: str, html: bool) -> None:
+    blocks = agenda.find_blocks(text, html)
+    assert blocks == sorted(blocks)
+    for (s, e), nxt in zip(blocks, [*blocks[1:], (len(text), 0)], strict=False):
+        assert text.startswith(BEGIN, s) and text.endswith(END, 0, e) and e <= nxt[0]
+        # no other marker inside: the span on its own is exactly one block
+        assert agenda.find_blocks(text[s:e], html) == [(0, e - s)]
+    assert find_block(text, html) == (blocks[0] if blocks else None)
 
 
 def _outside(body: Body) -> tuple[str, str]:
