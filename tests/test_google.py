@@ -390,3 +390,29 @@ def test_missing_token_file_is_an_auth_error(gcal: GEnv) -> None:
     cal = dataclasses.replace(gcal.calendar(), token_file=gcal.tmp / "nope.json")
     with pytest.raises(AuthError, match="calsync setup google"):
         gcal.provider(cal).fetch(W)
+
+
+def test_token_endpoint_outage_is_not_a_login_problem(gcal: GEnv,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import google.auth._exponential_backoff as backoff
+
+    monkeypatch.setattr(backoff.time, "sleep", lambda s: None)  # google-auth's own retries
+    seed(gcal.fake)
+    cal = gcal.calendar(expired=True)
+    gcal.fake.token_fail_next = [503] * 10
+    with pytest.raises(ProviderError) as info:
+        gcal.provider(cal).fetch(W)
+    assert not isinstance(info.value, AuthError) and "temporarily" in str(info.value)
+    assert len([c for c in gcal.fake.log if c["path"] == "/token"]) >= 2
+
+
+def test_unreachable_server_fails_the_calendar_cleanly(gcal: GEnv) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening
+        cal = dataclasses.replace(gcal.calendar(), api_url=dead)
+        with pytest.raises(ProviderError, match="ConnectionRefusedError"):
+            gcal.provider(cal).fetch(W)
+    assert len(gcal.sleeps.calls) == 5 and sum(gcal.sleeps.calls) <= 120

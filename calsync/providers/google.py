@@ -274,6 +274,7 @@ class Session:
     # -- execution ----------------------------------------------------------------------
     def execute(self, request: Any, *, retry: bool, what: str) -> Any:
         """Run one request. ``retry`` only for reads and If-Match-guarded writes."""
+        import httplib2
         from google.auth.exceptions import RefreshError, TransportError
         from googleapiclient.errors import HttpError
 
@@ -286,6 +287,13 @@ class Session:
                 self.save()
                 return result
             except RefreshError as exc:
+                if getattr(exc, "retryable", False):
+                    # the token endpoint was unwell (google-auth already retried): not a
+                    # login problem, so not "log in again"
+                    raise ProviderError(
+                        f"{self.label}: Google's token endpoint failed temporarily; "
+                        "will try again next run"
+                    ) from None
                 raise self.auth_error(exc) from None
             except HttpError as exc:
                 status = int(exc.status_code or exc.resp.status)
@@ -299,7 +307,7 @@ class Session:
                     attempt, _retry_after(exc.resp.get("retry-after"), lambda: datetime.now(UTC))
                 )
                 failure: str = f"HTTP {status} {reason or ''}".strip()
-            except (OSError, TransportError) as exc:
+            except (OSError, TransportError, httplib2.HttpLib2Error) as exc:
                 if not retry:
                     raise ProviderError(f"{self.label}: {what}: {type(exc).__name__}") from None
                 wait = policy.delay(attempt, None)

@@ -224,6 +224,7 @@ class FakeGoogle:
         self.lock = threading.RLock()
         self.log: list[dict[str, Any]] = []
         self.fail_next: list[int | dict[str, Any]] = []
+        self.token_fail_next: list[int] = []  # statuses for the next /token requests
         self.seq = 1000
         self.events: dict[str, dict[str, Any]] = {}
         self.private: dict[tuple[str, str], dict[str, str]] = {}
@@ -1042,6 +1043,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(401, {"error": "invalid_client", "error_description": "Unauthorized"})
         grant_type = form.get("grant_type")
         with fake.lock:
+            if fake.token_fail_next:
+                status = fake.token_fail_next.pop(0)
+                return self._send(status, {"error": "internal_failure",
+                                           "error_description": "Backend Error"})
             if grant_type == "authorization_code":
                 code = fake.codes.pop(form.get("code", ""), None)
                 if code is None or code["redirect_uri"] != form.get("redirect_uri"):
