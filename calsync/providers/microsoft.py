@@ -174,9 +174,9 @@ class TokenSource:
             self._app = build_msal_app(
                 self.cal.client_id or "", self.cal.authority_url, self.cal.tenant, cache
             )
-        except ValueError as exc:  # msal: "Unable to get authority configuration for ..."
-            raise ProviderError(f"{self.cal.name}: Microsoft sign-in service unreachable: "
-                                f"{exc}") from None
+        except Exception as exc:  # ValueError from msal, requests' connection/TLS errors
+            raise ProviderError(f"{self.cal.name}: Microsoft sign-in service unreachable "
+                                f"({type(exc).__name__}): {_short(exc)}") from None
 
     def token(self, force_refresh: bool = False) -> str:
         with token_file_lock(self.path):
@@ -188,10 +188,15 @@ class TokenSource:
                                 f"{SETUP_HINT}")
             account = accounts[0]
             self.username = (account.get("username") or "").lower() or None
-            result = self._app.acquire_token_silent_with_error(
-                self.scopes, account=account, force_refresh=force_refresh
-            )
-            self._save()
+            try:
+                result = self._app.acquire_token_silent_with_error(
+                    self.scopes, account=account, force_refresh=force_refresh
+                )
+            except Exception as exc:  # requests' connection/TLS errors during a refresh
+                raise ProviderError(f"{self.cal.name}: Microsoft sign-in service unreachable "
+                                    f"({type(exc).__name__}): {_short(exc)}") from None
+            finally:
+                self._save()
         if not result or "access_token" not in result:
             error = (result or {}).get("error", "no token in cache")
             desc = (result or {}).get("error_description", "") or ""
@@ -208,6 +213,11 @@ class TokenSource:
         if self._cache is not None and self._cache.has_state_changed:
             write_private(self.path, self._cache.serialize())
             self._cache.has_state_changed = False
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).split("\n", 1)[0]
+    return text[:200]
 
 
 # --- HTTP with limits and retries ------------------------------------------------------
@@ -344,9 +354,8 @@ class Graph:
                 self._token = self.tokens.token(force_refresh=True)
                 continue
             if status in (429, 503, 504) and retry and attempt < self.policy.attempts:
-                delay = _retry_after(resp.headers.get("Retry-After"), time.time)
-                if delay is None:
-                    delay = self._backoff(attempt)
+                hinted = _retry_after(resp.headers.get("Retry-After"), time.time)
+                delay = self._backoff(attempt) if hinted is None else hinted
                 delay = min(delay, self.policy.max_delay)
                 if slept + delay <= self.policy.max_total_sleep:
                     slept += delay
@@ -357,8 +366,8 @@ class Graph:
             raise self._error(method, path, resp)
 
     def _backoff(self, attempt: int) -> float:
-        cap = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
-        return cap / 2 + self._rng.uniform(0, cap / 2)
+        cap = min(self.policy.max_delay, self.policy.base_delay * 2.0 ** (attempt - 1))
+        return float(cap / 2 + self._rng.uniform(0, cap / 2))
 
     def _error(self, method: str, path: str, resp: httpx.Response) -> GraphError:
         code, message = "", ""
@@ -886,7 +895,7 @@ class MicrosoftProvider:
     def docs(self) -> DocBackend:
         from calsync.docs.onedrive import OneDriveDocs
 
-        return OneDriveDocs(self.graph, self.state)
+        return OneDriveDocs(self.graph, self.state, read_only=self.cal.read_only)
 
     def close(self) -> None:
         self.tokens._save()

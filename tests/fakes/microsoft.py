@@ -208,6 +208,7 @@ class FakeMicrosoft:
         # identity
         self.device_codes: dict[str, dict[str, Any]] = {}
         self.auth_codes: dict[str, str] = {}
+        self.nonces: dict[str, str] = {}
         self.access_tokens: dict[str, float] = {}  # token -> expiry (monotonic wall seconds)
         self.refresh_tokens: dict[str, str] = {}  # token -> scope
         self.revoked_error = "AADSTS70008: The provided authorization code or refresh token " \
@@ -270,7 +271,7 @@ class FakeMicrosoft:
         with self.lock:
             self.access_tokens.clear()
 
-    def _issue(self, scope: str, client_id: str) -> dict[str, Any]:
+    def _issue(self, scope: str, client_id: str, nonce: str = "") -> dict[str, Any]:
         n = next(self._counter)
         at, rt = f"at-{n}-{uuid.uuid4().hex}", f"rt-{n}-{uuid.uuid4().hex}"
         now = datetime.now(UTC).timestamp()
@@ -282,6 +283,8 @@ class FakeMicrosoft:
             "preferred_username": self.user_email, "sub": self.oid, "tid": self.tid,
             "ver": "2.0",
         }
+        if nonce:
+            claims["nonce"] = nonce
         id_token = ".".join([_b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode()),
                              _b64url(json.dumps(claims).encode()), ""])
         client_info = _b64url(json.dumps({"uid": self.oid, "utid": self.tid}).encode())
@@ -321,9 +324,17 @@ class FakeMicrosoft:
             q = urllib.parse.parse_qs(urllib.parse.urlsplit(h.path).query)
             code = uuid.uuid4().hex
             self.auth_codes[code] = q.get("scope", [""])[0]
-            target = q["redirect_uri"][0] + "?" + urllib.parse.urlencode(
-                {"code": code, "state": q.get("state", [""])[0]})
-            return h.send_raw(302, b"", headers={"Location": target})
+            self.nonces[code] = q.get("nonce", [""])[0]
+            fields = {"code": code, "state": q.get("state", [""])[0]}
+            target = q["redirect_uri"][0]
+            if q.get("response_mode", ["query"])[0] == "form_post":  # what msal asks for
+                inputs = "".join(f'<input type="hidden" name="{k}" value="{html.escape(v)}">'
+                                 for k, v in fields.items())
+                page = (f'<html><body onload="document.forms[0].submit()"><form method="POST" '
+                        f'action="{html.escape(target)}">{inputs}</form></body></html>')
+                return h.send_raw(200, page.encode(), ctype="text/html")
+            return h.send_raw(302, b"", headers={
+                "Location": target + "?" + urllib.parse.urlencode(fields)})
         if method == "POST" and rest == "oauth2/v2.0/token":
             grant = form.get("grant_type", "")
             cid = form.get("client_id", "")
@@ -346,7 +357,8 @@ class FakeMicrosoft:
                 scope = self.auth_codes.pop(form.get("code", ""), None)
                 if scope is None:
                     return h.send_json(400, {"error": "invalid_grant"})
-                return h.send_json(200, self._issue(scope, cid))
+                nonce = self.nonces.pop(form["code"], "")
+                return h.send_json(200, self._issue(scope, cid, nonce))
             if grant == "refresh_token":
                 scope = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
                 if scope is None:
@@ -923,7 +935,9 @@ class FakeMicrosoft:
     # -- drive ----------------------------------------------------------------------------
 
     def _item_json(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in item.items() if not k.startswith("_")}
+        out = {k: v for k, v in item.items() if not k.startswith("_")}
+        out["@microsoft.graph.downloadUrl"] = f"{self.base}/download/{item['id']}?tempauth=x"
+        return out
 
     def docx_text(self, item_id: str) -> str:
         data = self.drive[item_id]["_content"]
@@ -955,6 +969,13 @@ class FakeMicrosoft:
                                              "_path": name, "_perms": []}
                 self._store(item, name, body)
             return h.send_json(201 if not same else 200, self._item_json(item))
+        m = re.fullmatch(r"/me/drive/root:/(.+)", p)
+        if m and method == "GET":
+            name = urllib.parse.unquote(m.group(1))
+            found = [i for i in self.drive.values() if i["_path"] == name]
+            if not found:
+                return h.send_json(404, {"error": {"code": "itemNotFound", "message": "no"}})
+            return h.send_json(200, self._item_json(found[0]))
         m = re.fullmatch(r"/me/drive/items/([^/]+)(/.*)?", p)
         if not m:
             return h.not_found()
@@ -1097,6 +1118,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_raw(self, code: int, data: bytes, headers: dict[str, str] | None = None,
                  ctype: str = "application/json") -> None:
+        entry = getattr(self, "_entry", None)
+        if entry is not None:  # before the client can see the answer
+            entry.status = code
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -1104,7 +1128,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
-        self._status = code
 
     def send_json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self.send_raw(code, json.dumps(obj).encode(), headers)
@@ -1121,6 +1144,7 @@ class _Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(u.query)
         entry = Logged(self.command, u.path, q, dict(self.headers.items()), body)
+        self._entry = entry
         with st.lock:
             st.log.append(entry)
             st.in_flight += 1
@@ -1157,7 +1181,6 @@ class _Handler(BaseHTTPRequestHandler):
                 parts = [x for x in u.path.split("/") if x]
                 st.identity(self, self.command, parts, form)
         finally:
-            entry.status = getattr(self, "_status", 0)
             with st.lock:
                 st.in_flight -= 1
 

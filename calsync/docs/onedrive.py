@@ -1,0 +1,250 @@
+"""The pair's shared agenda doc as a Word document in the owner's OneDrive.
+
+Why .docx: Word for the web opens and co-edits it in the browser for both people, with
+no conversion step (Graph has none from Markdown), and it stays a normal file. calsync
+builds a minimal valid package with :mod:`zipfile` (content types, one relationship,
+``word/document.xml``) and never re-serialises what people wrote: a new meeting section
+is spliced into ``document.xml`` as new ``<w:p>`` elements right after the log heading,
+every other byte of that part and every other part of the package is copied as is.
+
+The file lives at a path derived from the relationship key
+(``/calsync/<title> <hash>.docx``) and is created with ``conflictBehavior=fail``, so a
+crash between creating and remembering it finds the same file again instead of making a
+second one. It is shared with the counterpart through ``invite`` (write role, sign-in
+required, no email: the link is in the invite); its ``webUrl`` is what the agenda links.
+Updates use ``If-Match`` on the item's eTag: a concurrent browser edit makes the upload
+fail with 412 and calsync re-reads and splices again, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import re
+import urllib.parse
+import zipfile
+from typing import TYPE_CHECKING, Any
+
+from calsync.docs.base import DocRef, DocRequest
+from calsync.errors import ConflictError, ForbiddenError, ProviderError
+
+if TYPE_CHECKING:
+    from calsync.providers.microsoft import Graph
+    from calsync.state import KeyValue
+
+FOLDER = "calsync"
+LOG_HEADING = "Meeting log (newest first)"
+BOOKMARK = "calsync_log"
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/word/document.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+    "</Types>"
+)
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+)
+_INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SIZES = {1: 36, 2: 30, 3: 26}
+
+
+def _run(text: str, bold: bool = False, size: int | None = None) -> str:
+    props = ""
+    if bold or size:
+        props = "<w:rPr>" + ("<w:b/>" if bold else "") + (
+            f'<w:sz w:val="{size}"/>' if size else "") + "</w:rPr>"
+    safe = html.escape(_INVALID_XML.sub("", text), quote=False)
+    return f'<w:r>{props}<w:t xml:space="preserve">{safe}</w:t></w:r>'
+
+
+def paragraph(line: str, extra: str = "") -> str:
+    """One Markdown-ish line as a ``<w:p>``: ``#`` headings become bold, larger text."""
+    m = re.match(r"^(#{1,6})\s+(.*)$", line)
+    if m:
+        level = len(m.group(1))
+        return f"<w:p>{extra}{_run(m.group(2), bold=True, size=_SIZES.get(level, 24))}</w:p>"
+    if not line:
+        return f"<w:p>{extra}</w:p>"
+    return f"<w:p>{extra}{_run(line)}</w:p>"
+
+
+def build_docx(template: str, title: str | None = None) -> bytes:
+    """A minimal valid Word package: the template, then the (bookmarked) log heading."""
+    lines = ([f"# {title}", ""] if title else []) + template.rstrip("\n").split("\n")
+    paras = [paragraph(line) for line in lines] + [paragraph("")]
+    mark = (f'<w:bookmarkStart w:id="0" w:name="{BOOKMARK}"/>'
+            '<w:bookmarkEnd w:id="0"/>')
+    paras.append(paragraph(f"## {LOG_HEADING}", extra=mark))
+    document = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<w:document xmlns:w="{_W}"><w:body>' + "".join(paras)
+        + '<w:sectPr><w:pgSz w:w="11906" w:h="16838"/></w:sectPr></w:body></w:document>'
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        z.writestr("_rels/.rels", _RELS)
+        z.writestr("word/document.xml", document)
+    return buf.getvalue()
+
+
+_PARA = re.compile(r"<w:p\b[^>]*/>|<w:p\b[^>]*>.*?</w:p>", re.S)
+
+
+def _para_text(p: str) -> str:
+    p = re.sub(r"<w:tab\b[^>]*/>", "<w:t>\t</w:t>", p)
+    p = re.sub(r"<w:(br|cr)\b[^>]*/>", "<w:t>\n</w:t>", p)
+    return html.unescape("".join(re.findall(r"<w:t(?:\s[^>]*)?>([^<]*)</w:t>", p)))
+
+
+def docx_text(data: bytes) -> str:
+    """The document's text, one line per paragraph."""
+    xml = _document_xml(data)
+    body = xml.split("<w:body>", 1)[-1]
+    return "\n".join(_para_text(p) for p in _PARA.findall(body))
+
+
+def _document_xml(data: bytes) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return z.read("word/document.xml").decode("utf-8")
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError) as exc:
+        raise ProviderError(f"shared doc is not a readable Word document ({exc})") from None
+
+
+def insert_section(data: bytes, text: str) -> bytes:
+    """Return the package with ``text`` (one paragraph per line) below the log heading.
+
+    The heading is found by its bookmark, else by its text; if people removed it, the
+    section goes at the top of the body. Nothing else in the package changes.
+    """
+    xml = _document_xml(data)
+    new = "".join(paragraph(line) for line in text.rstrip("\n").split("\n"))
+    at = -1
+    bm = re.search(rf'<w:bookmarkStart\b[^>]*w:name="{BOOKMARK}"', xml)
+    if bm:
+        end = xml.find("</w:p>", bm.end())
+        at = end + len("</w:p>") if end != -1 else -1
+    if at == -1:
+        for m in _PARA.finditer(xml):
+            if _para_text(m.group(0)).strip() == LOG_HEADING:
+                at = m.end()
+                break
+    if at == -1:
+        m2 = re.search(r"<w:body\b[^>]*>", xml)
+        if not m2:
+            raise ProviderError("shared doc has no document body")
+        at = m2.end()
+    patched = xml[:at] + new + xml[at:]
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as out:
+        for info in src.infolist():
+            part = src.read(info.filename)
+            if info.filename == "word/document.xml":
+                part = patched.encode("utf-8")
+            out.writestr(info, part)
+    return buf.getvalue()
+
+
+def doc_path(request: DocRequest) -> str:
+    stem = re.sub(r'[\\/:*?"<>|#%\x00-\x1f]+', " ", request.title).strip()[:80] or "1on1"
+    digest = hashlib.sha256(request.key.encode()).hexdigest()[:8]
+    return f"{FOLDER}/{stem} {digest}.docx"
+
+
+class OneDriveDocs:
+    """DocBackend on the calendar's Microsoft login (scope ``Files.ReadWrite``)."""
+
+    def __init__(self, graph: Graph, state: KeyValue, read_only: bool = False) -> None:
+        self.graph = graph
+        self.state = state
+        self.read_only = read_only
+
+    def ensure(self, request: DocRequest) -> DocRef:
+        key = f"onedrive:{request.key}"
+        raw = self.state.get(key)
+        if raw:
+            rec = json.loads(raw)
+            if not rec.get("shared"):
+                self._share(rec, request, key)
+            return DocRef(id=rec["id"], url=rec["url"])
+        if self.read_only:
+            raise ForbiddenError("read_only calendar: calsync creates no doc for it")
+        path = doc_path(request)
+        quoted = urllib.parse.quote(path)
+        resp = self.graph.request(
+            "PUT", f"/me/drive/root:/{quoted}:/content",
+            params={"@microsoft.graph.conflictBehavior": "fail"},
+            headers={"Content-Type": DOCX_MIME},
+            content=build_docx(request.template, request.title),
+            retry=False, ok=(409,),
+        )
+        # 409: made by an earlier run that did not get to remember it
+        item = (self.graph.get_json(f"/me/drive/root:/{quoted}") if resp.status_code == 409
+                else resp.json())
+        rec = {"id": item["id"], "url": item.get("webUrl", ""), "shared": False}
+        self.state.set(key, json.dumps(rec))
+        self._share(rec, request, key)
+        return DocRef(id=rec["id"], url=rec["url"])
+
+    def _share(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
+        body = {
+            "recipients": [{"email": request.counterpart}],
+            "roles": ["write"],
+            "requireSignIn": True,
+            "sendInvitation": False,
+        }
+        # granting the same person the same role twice is harmless: safe to retry
+        self.graph.request("POST", f"/me/drive/items/{rec['id']}/invite", json_body=body,
+                           retry=True)
+        rec["shared"] = True
+        self.state.set(key, json.dumps(rec))
+
+    def _download(self, doc: DocRef) -> tuple[bytes, str]:
+        meta = self.graph.get_json(
+            f"/me/drive/items/{doc.id}",
+            params={"$select": "id,eTag,@microsoft.graph.downloadUrl"},
+        )
+        url = meta.get("@microsoft.graph.downloadUrl")
+        if not url:
+            raise ProviderError("OneDrive gave no download URL for the shared doc")
+        # a pre-authenticated URL: fetched without the bearer token
+        resp = self.graph.client.get(url)
+        self.graph.requests += 1
+        if resp.status_code != 200:
+            raise ProviderError(f"downloading the shared doc: HTTP {resp.status_code}")
+        return resp.content, str(meta.get("eTag") or "")
+
+    def read_text(self, doc: DocRef) -> str:
+        data, _ = self._download(doc)
+        return docx_text(data)
+
+    def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        for _attempt in range(2):
+            data, etag = self._download(doc)
+            if marker in docx_text(data):
+                return False
+            section = text if marker in text else f"{marker}\n{text}"
+            patched = insert_section(data, section)
+            resp = self.graph.request(
+                "PUT", f"/me/drive/items/{doc.id}/content",
+                headers={"If-Match": etag, "Content-Type": DOCX_MIME},
+                content=patched, ok=(412,),
+            )
+            if resp.status_code != 412:
+                return True
+        raise ConflictError("the shared doc kept changing while calsync added the section; "
+                            "will try again next run")
