@@ -72,11 +72,17 @@ class GoogleDocBackend:
         """Docs ensured in this run (the provider attaches the one an agenda links)."""
         return list(self._known.values())
 
-    def _drive(self) -> Any:
-        return self.session.service("drive", "v3")
+    def _files(self) -> Any:
+        return self.session.resource("drive", "v3", "files")
 
-    def _docs(self) -> Any:
-        return self.session.service("docs", "v1")
+    def _permissions(self) -> Any:
+        return self.session.resource("drive", "v3", "permissions")
+
+    def _changes_api(self) -> Any:
+        return self.session.resource("drive", "v3", "changes")
+
+    def _documents(self) -> Any:
+        return self.session.resource("docs", "v1", "documents")
 
     def _run(self, req: Any, what: str, retry: bool = True) -> Any:
         from googleapiclient.errors import HttpError
@@ -115,7 +121,7 @@ class GoogleDocBackend:
     def _find(self, relationship_key: str) -> dict[str, Any] | None:
         """A doc this app created for the pair earlier but did not get to remember."""
         value = relationship_key.replace("\\", "\\\\").replace("'", "\\'")
-        req = self._drive().files().list(
+        req = self._files().list(
             q=(
                 f"appProperties has {{ key='{APP_KEY}' and value='{value}' }} "
                 f"and mimeType='{DOC_MIME}' and trashed=false"
@@ -139,7 +145,7 @@ class GoogleDocBackend:
         }
         # metadata only: a create cannot be guarded, so it is never retried blindly
         created = self._run(
-            self._drive().files().create(body=meta, fields="id,name,webViewLink"),
+            self._files().create(body=meta, fields="id,name,webViewLink"),
             "creating the doc",
             retry=False,
         )
@@ -156,7 +162,7 @@ class GoogleDocBackend:
                 requests.append(_style(index, index + n, style))
             index += n
         self._run(
-            self._docs().documents().batchUpdate(documentId=doc_id, body={"requests": requests}),
+            self._documents().batchUpdate(documentId=doc_id, body={"requests": requests}),
             "writing the doc's template",
         )
         return {"id": doc_id, "url": created.get("webViewLink") or _doc_url(doc_id),
@@ -164,7 +170,7 @@ class GoogleDocBackend:
 
     def _share(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
         body = {"type": "user", "role": "writer", "emailAddress": request.counterpart}
-        req = self._drive().permissions().create(
+        req = self._permissions().create(
             fileId=rec["id"],
             body=body,
             sendNotificationEmail=self.cal.share_notify,
@@ -185,7 +191,7 @@ class GoogleDocBackend:
         if self._checked:
             return self._changes
         self._checked = True
-        changes = self._drive().changes()
+        changes = self._changes_api()
         token = self.state.get(_K_CHANGES)
         if token:
             changed: set[str] = set()
@@ -223,7 +229,7 @@ class GoogleDocBackend:
         cached = self.state.get(_K_TEXT + doc.id)
         if cached is not None and changed is not None and doc.id not in changed:
             return cached
-        req = self._drive().files().export(fileId=doc.id, mimeType="text/markdown")
+        req = self._files().export(fileId=doc.id, mimeType="text/markdown")
         data = self._run(req, "reading the doc")
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         text = text.lstrip("\ufeff").replace("\r\n", "\n")
@@ -240,7 +246,7 @@ class GoogleDocBackend:
             return False
         for attempt in range(2):
             document = self._run(
-                self._docs().documents().get(documentId=doc.id), "reading the doc"
+                self._documents().get(documentId=doc.id), "reading the doc"
             )
             paragraphs = list(_paragraphs(document))
             if any(marker in p_text for _, _, p_text in paragraphs):
@@ -272,7 +278,7 @@ class GoogleDocBackend:
             body: dict[str, Any] = {"requests": requests}
             if document.get("revisionId"):
                 body["writeControl"] = {"requiredRevisionId": document["revisionId"]}
-            req = self._docs().documents().batchUpdate(documentId=doc.id, body=body)
+            req = self._documents().batchUpdate(documentId=doc.id, body=body)
             try:
                 # pinned to the revision read: a retry cannot land twice or misplace text
                 self.session.execute(req, retry=True, what="adding the meeting section")

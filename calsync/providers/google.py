@@ -271,6 +271,14 @@ class Session:
         self._services[key] = svc
         return svc
 
+    def resource(self, api: str, version: str, name: str) -> Any:
+        """A service's collection (``events``, ``files``...), built once: each build
+        generates every method with its docstring (~20 ms for Drive's ``files``)."""
+        key = f"{api}:{version}:{name}"
+        if key not in self._services:
+            self._services[key] = getattr(self.service(api, version), name)()
+        return self._services[key]
+
     # -- execution ----------------------------------------------------------------------
     def execute(self, request: Any, *, retry: bool, what: str) -> Any:
         """Run one request. ``retry`` only for reads and If-Match-guarded writes."""
@@ -503,13 +511,13 @@ class GoogleProvider:
         return _zone(self._meta.get("tz")) or _zone(self.owner.timezone) or UTC
 
     # -- reading ------------------------------------------------------------------------
-    def _calendar(self) -> Any:
-        return self.session.service("calendar", "v3")
+    def _api(self) -> Any:
+        return self.session.resource("calendar", "v3", "events")
 
     def _list(self, **params: Any) -> tuple[list[dict[str, Any]], str | None, str | None]:
         from googleapiclient.errors import HttpError
 
-        events = self._calendar().events()
+        events = self._api()
         req = events.list(
             calendarId=self.cal.calendar_id, singleEvents=True, maxResults=PAGE_SIZE, **params
         )
@@ -685,7 +693,7 @@ class GoogleProvider:
     def _get(self, event_id: str) -> dict[str, Any] | None:
         from googleapiclient.errors import HttpError
 
-        req = self._calendar().events().get(calendarId=self.cal.calendar_id, eventId=event_id)
+        req = self._api().get(calendarId=self.cal.calendar_id, eventId=event_id)
         self.requests += 1
         try:
             event: dict[str, Any] = self.session.execute(req, retry=True, what="reading an event")
@@ -731,7 +739,7 @@ class GoogleProvider:
             attachments = self._attachments(event, after.text)
             if attachments is not None:
                 body["attachments"] = attachments
-            req = self._calendar().events().patch(
+            req = self._api().patch(
                 calendarId=self.cal.calendar_id,
                 eventId=occurrence.ref,
                 body=body,

@@ -423,7 +423,7 @@ class FakeGoogle:
 
     def seed_ics(self, text: str | bytes, calendars: Iterable[str], *,
                  start: datetime = datetime(2000, 1, 1, tzinfo=UTC),
-                 end: datetime = datetime(2031, 1, 1, tzinfo=UTC),
+                 end: datetime = datetime(2028, 1, 1, tzinfo=UTC),
                  tz: str | None = None) -> list[str]:
         """Serve an .ics file's events on ``calendars``, as Google would after an import.
 
