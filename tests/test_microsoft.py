@@ -414,6 +414,7 @@ def test_steady_state_is_one_request_and_no_writes(ms_env: MsEnv) -> None:
     occs = ms_env.provider().fetch(WINDOW).occurrences  # a new run, same state
     assert graph_calls(f) == ["GET /v1.0/me/calendarView/delta"]
     assert "$deltatoken" in f.graph_requests()[0].query
+    assert f.delta_served[-1] == 0  # nothing changed, nothing sent
     assert f.token_requests() == [] and f.patches == 0
     assert len(occs) == 17
     # the window rolls a day: still the same chain, still one request
@@ -427,6 +428,7 @@ def test_steady_state_is_one_request_and_no_writes(ms_env: MsEnv) -> None:
     f.log.clear()
     occs = ms_env.provider().fetch(rolled).occurrences
     assert len(f.graph_requests()) == 1
+    assert f.delta_served[-1] == 1  # the occurrence, now an exception in full
     assert [o.title for o in occs if o.ref == occ] == ["1on1 Bob / Mona (moved room)"]
 
 

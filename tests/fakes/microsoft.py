@@ -217,6 +217,7 @@ class FakeMicrosoft:
         # calendar
         self.events: dict[str, dict[str, Any]] = {}
         self.delta_tokens: dict[str, dict[str, Any]] = {}
+        self.delta_served: list[int] = []  # items answered per delta round
         self.skip_tokens: dict[str, dict[str, Any]] = {}
         self.calendars = {"AAMkDefault": "Calendar"}
         self.notifications: list[tuple[str, str]] = []  # (event id, attendee) update emails
@@ -439,7 +440,13 @@ class FakeMicrosoft:
         tz = ZoneInfo(master["_tz"]) if master["_tz"] != "UTC" else UTC
         local0 = master["_start"].astimezone(tz)
         naive0 = local0.replace(tzinfo=None)
-        rule = du.rrulestr(master["_rrule"], dtstart=naive0, forceset=True)
+        text = master["_rrule"]
+        m = re.search(r"UNTIL=(\d{8}T\d{6})Z", text)
+        if m:  # the rule runs on naive local times: UNTIL in UTC becomes local wall time
+            until = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+            local_until = until.astimezone(tz).strftime("%Y%m%dT%H%M%S")
+            text = text.replace(m.group(0), f"UNTIL={local_until}")
+        rule = du.rrulestr(text, dtstart=naive0, forceset=True)
         lo_n = (lo - master["_duration"]).astimezone(tz).replace(tzinfo=None) - timedelta(days=1)
         hi_n = hi.astimezone(tz).replace(tzinfo=None) + timedelta(days=1)
         out = []
@@ -871,7 +878,7 @@ class FakeMicrosoft:
             now = self._view_versions(lo, hi)
             items: list[dict[str, Any]] = []
             for ident, (version, rec) in now.items():
-                if old.get(ident) != version:
+                if old.get(ident, (None,))[0] != version:
                     items.append(self.render(rec, tz_name, minimal=rec["type"] == "occurrence",
                                              body_type=body_type))
             for ident in old:
@@ -880,6 +887,7 @@ class FakeMicrosoft:
                                   "@removed": {"reason": "deleted"}})
             token = uuid.uuid4().hex
             self.delta_tokens[token] = {"lo": lo, "hi": hi, "versions": now}
+            self.delta_served.append(len(items))
         self._delta_page(h, {"items": items, "token": token, "size": page_size})
 
     def _delta_page(self, h: _Handler, st: dict[str, Any]) -> None:
