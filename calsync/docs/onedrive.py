@@ -80,9 +80,22 @@ def paragraph(line: str, extra: str = "") -> str:
     return f"<w:p>{extra}{_run(line)}</w:p>"
 
 
+def _plain(line: str) -> str:
+    """A Markdown heading line as it reads in the document (``## x`` → ``x``)."""
+    return re.sub(r"^#{1,6}\s+", "", line.strip())
+
+
 def build_docx(template: str, title: str | None = None) -> bytes:
-    """A minimal valid Word package: the template, then the (bookmarked) log heading."""
-    lines = ([f"# {title}", ""] if title else []) + template.rstrip("\n").split("\n")
+    """A minimal valid Word package: the template, then the (bookmarked) log heading.
+
+    The template's HTML-comment anchor line (a Markdown device) becomes the heading.
+    """
+    lines = [ln for ln in template.rstrip("\n").split("\n")
+             if not (ln.startswith("<!--") and ln.endswith("-->"))]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if title and not (lines and lines[0].startswith("# ")):
+        lines = [f"# {title}", "", *lines]
     paras = [paragraph(line) for line in lines] + [paragraph("")]
     mark = (f'<w:bookmarkStart w:id="0" w:name="{BOOKMARK}"/>'
             '<w:bookmarkEnd w:id="0"/>')
@@ -159,8 +172,12 @@ def insert_section(data: bytes, text: str) -> bytes:
     return buf.getvalue()
 
 
+def _has_line(text: str, line: str) -> bool:
+    return any(ln.strip() == line for ln in text.splitlines())
+
+
 def doc_path(request: DocRequest) -> str:
-    stem = re.sub(r'[\\/:*?"<>|#%\x00-\x1f]+', " ", request.title).strip()[:80] or "1on1"
+    stem = re.sub(r'[\\/:*?"<>|#%\x00-\x1f\s]+', " ", request.title).strip()[:80] or "1on1"
     digest = hashlib.sha256(request.key.encode()).hexdigest()[:8]
     return f"{FOLDER}/{stem} {digest}.docx"
 
@@ -172,6 +189,8 @@ class OneDriveDocs:
         self.graph = graph
         self.state = state
         self.read_only = read_only
+        self._changed_ids: set[str] | None = None
+        self._no_chain = False
 
     def ensure(self, request: DocRequest) -> DocRef:
         key = f"onedrive:{request.key}"
@@ -185,16 +204,19 @@ class OneDriveDocs:
             raise ForbiddenError("read_only calendar: calsync creates no doc for it")
         path = doc_path(request)
         quoted = urllib.parse.quote(path)
+        content = build_docx(request.template, request.title)
         resp = self.graph.request(
             "PUT", f"/me/drive/root:/{quoted}:/content",
             params={"@microsoft.graph.conflictBehavior": "fail"},
             headers={"Content-Type": DOCX_MIME},
-            content=build_docx(request.template, request.title),
+            content=content,
             retry=False, ok=(409,),
         )
         # 409: made by an earlier run that did not get to remember it
         item = (self.graph.get_json(f"/me/drive/root:/{quoted}") if resp.status_code == 409
                 else resp.json())
+        if resp.status_code != 409 and item.get("eTag"):
+            self._remember(str(item["id"]), str(item["eTag"]), docx_text(content))
         rec = {"id": item["id"], "url": item.get("webUrl", ""), "shared": False}
         self.state.set(key, json.dumps(rec))
         self._share(rec, request, key)
@@ -213,6 +235,54 @@ class OneDriveDocs:
         rec["shared"] = True
         self.state.set(key, json.dumps(rec))
 
+    # -- reading, with a cache kept fresh by the drive's delta feed ----------------------
+
+    def _changed(self) -> set[str] | None:
+        """Ids whose eTag moved since the last run (one delta request per run).
+
+        None when there is no delta chain yet (everything counts as changed). The chain
+        starts at ``token=latest``, so the owner's whole drive is never enumerated.
+        """
+        if self._changed_ids is not None or self._no_chain:
+            return self._changed_ids
+        link = self.state.get("onedrive:delta")
+        url = link or "/me/drive/root/delta"
+        params = None if link else {"token": "latest"}
+        changed: set[str] = set()
+        try:
+            while True:
+                page = self.graph.get_json(url, params=params)
+                params = None
+                for item in page.get("value", []):
+                    ident = str(item.get("id"))
+                    cached = self._cache(ident)
+                    if cached is None or cached.get("etag") != item.get("eTag") or \
+                            "deleted" in item:
+                        changed.add(ident)
+                if "@odata.deltaLink" in page:
+                    self.state.set("onedrive:delta", str(page["@odata.deltaLink"]))
+                    break
+                url = page.get("@odata.nextLink")
+                if not url:
+                    break
+        except ProviderError as exc:
+            if getattr(exc, "status", None) not in (410, 400):
+                raise
+            self.state.set("onedrive:delta", None)  # expired: start a new chain next run
+            link = None
+        if not link:
+            self._no_chain = True
+            return None
+        self._changed_ids = changed
+        return changed
+
+    def _cache(self, ident: str) -> dict[str, Any] | None:
+        raw = self.state.get(f"onedrive:text:{ident}")
+        return json.loads(raw) if raw else None
+
+    def _remember(self, ident: str, etag: str, text: str) -> None:
+        self.state.set(f"onedrive:text:{ident}", json.dumps({"etag": etag, "text": text}))
+
     def _download(self, doc: DocRef) -> tuple[bytes, str]:
         meta = self.graph.get_json(
             f"/me/drive/items/{doc.id}",
@@ -226,16 +296,30 @@ class OneDriveDocs:
         self.graph.requests += 1
         if resp.status_code != 200:
             raise ProviderError(f"downloading the shared doc: HTTP {resp.status_code}")
-        return resp.content, str(meta.get("eTag") or "")
+        etag = str(meta.get("eTag") or "")
+        self._remember(doc.id, etag, docx_text(resp.content))
+        return resp.content, etag
 
-    def read_text(self, doc: DocRef) -> str:
+    def _text(self, doc: DocRef) -> str:
+        changed = self._changed()
+        cached = self._cache(doc.id)
+        if cached is not None and changed is not None and doc.id not in changed:
+            return str(cached["text"])
         data, _ = self._download(doc)
+        if changed is not None:
+            changed.discard(doc.id)
         return docx_text(data)
 
+    def read_text(self, doc: DocRef) -> str:
+        return self._text(doc)
+
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        seen = _plain(marker)  # headings read without their "##" in the document
+        if _has_line(self._text(doc), seen):
+            return False
         for _attempt in range(2):
             data, etag = self._download(doc)
-            if marker in docx_text(data):
+            if _has_line(docx_text(data), seen):
                 return False
             section = text if marker in text else f"{marker}\n{text}"
             patched = insert_section(data, section)
@@ -245,6 +329,7 @@ class OneDriveDocs:
                 content=patched, ok=(412,),
             )
             if resp.status_code != 412:
+                self._remember(doc.id, str(resp.json().get("eTag") or ""), docx_text(patched))
                 return True
         raise ConflictError("the shared doc kept changing while calsync added the section; "
                             "will try again next run")

@@ -224,6 +224,7 @@ class FakeMicrosoft:
         self.patches = 0
         # drive
         self.drive: dict[str, dict[str, Any]] = {}
+        self.drive_changes: list[str] = []  # item ids in order of change (drive delta)
         self.in_flight = 0
         self.peak_in_flight = 0
         self.latency = 0.0
@@ -977,6 +978,19 @@ class FakeMicrosoft:
                                              "_path": name, "_perms": []}
                 self._store(item, name, body)
             return h.send_json(201 if not same else 200, self._item_json(item))
+        if p == "/me/drive/root/delta" and method == "GET":
+            token = q.get("token", [""])[0]
+            with self.lock:
+                seq = len(self.drive_changes)
+                if token == "latest":
+                    changed: list[str] = []
+                elif token.isdigit() and int(token) <= seq:
+                    changed = list(dict.fromkeys(self.drive_changes[int(token):]))
+                else:  # no token: the whole drive
+                    changed = list(self.drive)
+                value = [self._item_json(self.drive[i]) for i in changed if i in self.drive]
+            return h.send_json(200, {"value": value, "@odata.deltaLink":
+                                     f"{self.graph_url}/me/drive/root/delta?token={seq}"})
         m = re.fullmatch(r"/me/drive/root:/(.+)", p)
         if m and method == "GET":
             name = urllib.parse.unquote(m.group(1))
@@ -1041,6 +1055,7 @@ class FakeMicrosoft:
                                  "wordprocessingml.document"},
         })
         self.drive[item["id"]] = item
+        self.drive_changes.append(item["id"])
 
     def human_edit_doc(self, item_id: str, transform: Any) -> None:
         """Someone edits the doc in the browser: ``transform(document_xml) -> xml``."""

@@ -1,0 +1,160 @@
+"""The shared agenda doc as a .docx in OneDrive, against the Graph fake."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+
+import calsync.docs.onedrive as onedrive
+from calsync.docs.base import DocRequest
+from calsync.docs.onedrive import LOG_HEADING, OneDriveDocs, build_docx, docx_text
+from calsync.errors import ForbiddenError
+from tests.microsoft_fixtures import *  # noqa: F403
+from tests.microsoft_fixtures import MsEnv
+
+REQ = DocRequest(
+    key="work:bob@contoso.example",
+    counterpart="bob@contoso.example",
+    counterpart_name="Bob Report",
+    title="1on1: Bob Report",
+    template="Purpose: growth and problem-solving — not an evaluation\n\n## How we use this doc"
+             "\n- [ ] bring 3–4 topics <good & hard>\n\n<!-- calsync:meetings (newest first) -->\n",
+)
+
+
+def backend(env: MsEnv) -> OneDriveDocs:
+    docs = env.provider().docs()
+    assert isinstance(docs, OneDriveDocs)
+    return docs
+
+
+def parts(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {n: z.read(n) for n in z.namelist()}
+
+
+def test_built_package_is_valid_word() -> None:
+    data = build_docx(REQ.template, REQ.title)
+    p = parts(data)
+    assert set(p) == {"[Content_Types].xml", "_rels/.rels", "word/document.xml"}
+    for xml in p.values():
+        ElementTree.fromstring(xml)  # well-formed
+    ct = ElementTree.fromstring(p["[Content_Types].xml"])
+    overrides = {o.get("PartName"): o.get("ContentType") for o in ct}
+    assert overrides["/word/document.xml"].endswith("wordprocessingml.document.main+xml")
+    text = docx_text(data)
+    assert text.splitlines()[0] == "1on1: Bob Report"
+    assert "- [ ] bring 3–4 topics <good & hard>" in text
+    assert text.rstrip().endswith(LOG_HEADING) and "<!--" not in text
+
+
+def test_ensure_creates_shares_and_remembers(ms_env: MsEnv) -> None:
+    f = ms_env.fake
+    docs = backend(ms_env)
+    ref = docs.ensure(REQ)
+    (item,) = f.drive.values()
+    assert ref.id == item["id"] and ref.url == item["webUrl"]
+    assert item["_path"].startswith("calsync/1on1 Bob Report ") and item["_path"].endswith(".docx")
+    put = next(r for r in f.graph_requests("PUT"))
+    assert put.query["@microsoft.graph.conflictBehavior"] == ["fail"]
+    invite = json.loads(next(r for r in f.graph_requests("POST")).body)
+    assert invite == {"recipients": [{"email": "bob@contoso.example"}], "roles": ["write"],
+                      "requireSignIn": True, "sendInvitation": False}
+    assert "Purpose: growth" in f.docx_text(ref.id)
+    f.log.clear()
+    assert backend(ms_env).ensure(REQ) == ref
+    assert f.graph_requests() == []  # remembered: no request at all
+
+
+def test_ensure_after_a_crash_finds_the_same_file(ms_env: MsEnv) -> None:
+    f = ms_env.fake
+    ref = backend(ms_env).ensure(REQ)
+    for key in list(ms_env.state.data):
+        del ms_env.state.data[key]  # state lost between creating and remembering
+    again = backend(ms_env).ensure(REQ)
+    assert again == ref and len(f.drive) == 1
+
+
+def test_add_section_on_top_of_the_log_keeps_what_people_wrote(ms_env: MsEnv) -> None:
+    f = ms_env.fake
+    docs = backend(ms_env)
+    ref = docs.ensure(REQ)
+    assert docs.add_section(ref, "## 2026-05-04", "## 2026-05-04\n- [ ] Bob: draft plan")
+    # Bob writes in the browser: a note under the section, with formatting Word added
+    note = ('<w:p w:rsidR="00A1"><w:pPr><w:spacing w:after="0"/></w:pPr><w:r><w:rPr><w:i/>'
+            '</w:rPr><w:t xml:space="preserve">Bob: </w:t></w:r><w:r><w:t>- [x] call the vendor'
+            '</w:t></w:r></w:p>')
+    f.human_edit_doc(ref.id, lambda xml: xml.replace("</w:body>", "").replace(
+        "<w:sectPr>", note + "<w:sectPr>") + "")
+    before = parts(f.drive[ref.id]["_content"])
+    f.log.clear()
+    docs2 = backend(ms_env)
+    assert docs2.add_section(ref, "## 2026-05-11", "## 2026-05-11\n- [ ] Mona: book room")
+    after = parts(f.drive[ref.id]["_content"])
+    assert {k: v for k, v in after.items() if k != "word/document.xml"} == \
+        {k: v for k, v in before.items() if k != "word/document.xml"}
+    old_xml, new_xml = before["word/document.xml"].decode(), after["word/document.xml"].decode()
+    inserted = "".join(onedrive.paragraph(line) for line in ["## 2026-05-11",
+                                                               "- [ ] Mona: book room"])
+    assert new_xml.replace(inserted, "", 1) == old_xml  # one insertion, nothing else touched
+    lines = f.docx_text(ref.id).splitlines()
+    log = lines.index(LOG_HEADING)
+    assert lines[log + 1: log + 5] == ["2026-05-11", "- [ ] Mona: book room", "2026-05-04",
+                                       "- [ ] Bob: draft plan"]
+    assert "Bob: - [x] call the vendor" in lines
+    put = f.graph_requests("PUT")[-1]
+    assert put.headers["If-Match"] and put.path.endswith(f"/items/{ref.id}/content")
+    # idempotent by marker: nothing uploaded the second time
+    f.log.clear()
+    assert not backend(ms_env).add_section(ref, "## 2026-05-11", "## 2026-05-11\n- [ ] x")
+    assert f.graph_requests("PUT") == []
+
+
+def test_concurrent_browser_edit_is_not_overwritten(ms_env: MsEnv,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    f = ms_env.fake
+    docs = backend(ms_env)
+    ref = docs.ensure(REQ)
+    real = onedrive.insert_section
+    calls: list[int] = []
+
+    def racing(data: bytes, text: str) -> bytes:
+        calls.append(1)
+        if len(calls) == 1:  # Bob types while calsync is splicing
+            f.human_edit_doc(ref.id, lambda xml: xml.replace(
+                "<w:sectPr>", "<w:p><w:r><w:t>typed by Bob</w:t></w:r></w:p><w:sectPr>"))
+        return real(data, text)
+
+    monkeypatch.setattr(onedrive, "insert_section", racing)
+    assert docs.add_section(ref, "## 2026-05-04", "## 2026-05-04\nagenda")
+    assert [r.status for r in f.graph_requests("PUT")][-2:] == [412, 200]
+    text = f.docx_text(ref.id)
+    assert "typed by Bob" in text and "2026-05-04" in text
+
+
+def test_read_text_steady_state_uses_the_drive_delta(ms_env: MsEnv) -> None:
+    f = ms_env.fake
+    ref = backend(ms_env).ensure(REQ)
+    assert "Purpose" in backend(ms_env).read_text(ref)  # first run: starts the delta chain
+    f.log.clear()
+    text = backend(ms_env).read_text(ref)
+    assert "Purpose" in text
+    assert [r.path for r in f.graph_requests()] == ["/v1.0/me/drive/root/delta"]
+    f.human_edit_doc(ref.id, lambda xml: xml.replace(
+        "<w:sectPr>", "<w:p><w:r><w:t>- [ ] Bob: new item</w:t></w:r></w:p><w:sectPr>"))
+    f.log.clear()
+    assert "- [ ] Bob: new item" in backend(ms_env).read_text(ref)
+    assert len(f.graph_requests()) == 2  # delta, then the item's metadata (download is signed)
+
+
+def test_read_only_calendar_creates_no_doc(ms_env: MsEnv, tmp_path: Any) -> None:
+    cfg = ms_env.config_path
+    cfg.write_text(cfg.read_text() + "read_only = true\n")
+    with pytest.raises(ForbiddenError):
+        backend(ms_env).ensure(REQ)
+    assert ms_env.fake.drive == {}
