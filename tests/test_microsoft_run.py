@@ -1,0 +1,132 @@
+"""`calsync run` on an Outlook calendar served by the Graph fake, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SCENARIOS
+from tests.fakes.microsoft import TEAMS_BODY, FakeMicrosoft
+from tests.helpers import SCENARIO_NOW, cli
+from tests.microsoft_fixtures import ms_no_network, ms_tls, trust_ca  # noqa: F401
+
+
+@pytest.fixture
+def outlook(ms_tls: Any, ms_no_network: None, trust_ca: Path,  # noqa: F811
+            tmp_path: Path) -> Iterator[tuple[FakeMicrosoft, Path]]:
+    from calsync.providers.microsoft_setup import setup
+
+    fake = FakeMicrosoft(user_email="me@example.com", user_name="Me Owner").start(ms_tls[1])
+    fake.seed_ics((SCENARIOS / "core.ics").read_text(encoding="utf-8"),
+                  default_tz="Europe/Berlin")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[owner]\nemail = "me@example.com"\ntimezone = "Europe/Berlin"\n\n'
+        f'[[calendars]]\nname = "outlook"\nprovider = "microsoft"\nclient_id = "cid"\n'
+        f'authority_url = "{fake.base}"\ngraph_url = "{fake.graph_url}"\n',
+        encoding="utf-8",
+    )
+    setup(cfg, None, "organizations", browser=False, read_only=False, echo=lambda s: None)
+    fake.log.clear()
+    yield fake, cfg
+    fake.stop()
+
+
+def _next_of(fake: FakeMicrosoft, counterpart: str, day: str) -> str:
+    """The id of the counterpart's occurrence on ``day`` (a yyyy-mm-dd in UTC)."""
+    lo = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    hi = lo.replace(hour=23, minute=59)
+    for ev in fake.instances(lo, hi):
+        if any(a["emailAddress"]["address"] == counterpart for a in ev["attendees"]):
+            return str(ev["id"])
+    raise AssertionError(f"no meeting with {counterpart} on {day}")
+
+
+def test_run_writes_agendas_and_docs_then_stays_quiet(outlook: tuple[FakeMicrosoft, Path]) -> None:
+    fake, cfg = outlook
+    sam = _next_of(fake, "split@example.com", "2026-05-04")
+    fake.edit(sam, body=TEAMS_BODY, _online=True)
+
+    first = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert first.exit_code == 0, first.output
+    patches = fake.graph_requests("PATCH")
+    assert len(patches) >= 5
+    for p in patches:
+        assert p.headers["If-Match"].startswith('W/"')
+        assert set(json.loads(p.body)) == {"body"}  # only the body, never anything else
+    written = {p.path.rsplit("/", 1)[-1] for p in patches}
+    for ident in written:
+        ev = fake.events[ident]
+        assert ev["type"] == "exception"  # an occurrence was written, never a series master
+        assert ev["isOrganizer"]
+    assert not any(any(a["emailAddress"]["address"] == "boss@example.com"
+                       for a in fake.events[i]["attendees"]) for i in written)
+    # Sam's Teams meeting: the block went in, the join block is byte for byte intact
+    from calsync.agenda import find_block
+
+    stored = fake.events[sam]["body"]["content"]
+    span = find_block(stored, html=True)
+    assert span is not None
+    outside = stored[: span[0]] + stored[span[1]:].removeprefix("<br>")
+    assert outside == TEAMS_BODY
+    assert fake.render(fake.events[sam])["onlineMeeting"] is not None
+    # one shared .docx per relationship written to, shared with the counterpart as writer
+    shared = {p["invitation"]["email"] for item in fake.drive.values() for p in item["_perms"]}
+    assert "split@example.com" in shared and len(fake.drive) == len(written)
+    assert all(item["name"].endswith(".docx") for item in fake.drive.values())
+    assert any(item["webUrl"] in fake.events[sam]["body"]["content"]
+               for item in fake.drive.values())
+
+    second = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert second.exit_code == 0, second.output
+    fake.log.clear()
+    patches_before = fake.patches
+    third = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert third.exit_code == 0, third.output
+    # steady state: the calendar delta and the drive delta, nothing else, no writes
+    assert sorted(r.path for r in fake.graph_requests()) == [
+        "/v1.0/me/calendarView/delta", "/v1.0/me/drive/root/delta"]
+    assert fake.patches == patches_before and fake.graph_requests("PUT") == []
+
+
+def test_run_carries_an_item_typed_into_the_docx(outlook: tuple[FakeMicrosoft, Path]) -> None:
+    fake, cfg = outlook
+    assert cli("--config", cfg, "run", "--now", SCENARIO_NOW).exit_code == 0
+    doc = next(i for i in fake.drive.values()
+               if any(p["invitation"]["email"] == "split@example.com" for p in i["_perms"]))
+    fake.human_edit_doc(doc["id"], lambda xml: xml.replace(
+        "<w:sectPr>", "<w:p><w:r><w:t>- [ ] Sam: write the migration plan</w:t></w:r></w:p>"
+                      "<w:sectPr>"))
+    fake.log.clear()
+    result = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert result.exit_code == 0, result.output
+    bodies = [json.loads(p.body)["body"]["content"] for p in fake.graph_requests("PATCH")]
+    assert any("write the migration plan" in b for b in bodies)
+
+
+def test_revoked_login_stops_only_that_calendar(outlook: tuple[FakeMicrosoft, Path]) -> None:
+    fake, cfg = outlook
+    token_file = next(Path(p) for p in _token_files(cfg))
+    data = json.loads(token_file.read_text())
+    for at in data["AccessToken"].values():
+        at["expires_on"] = "1"
+    token_file.write_text(json.dumps(data))
+    fake.revoke_all()
+    cfg.write_text(cfg.read_text() + f'\n[[calendars]]\nname = "local"\nprovider = "ics"\n'
+                                     f'path = "{SCENARIOS / "core.ics"}"\nread_only = true\n')
+    result = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert result.exit_code == 3
+    assert "calsync setup microsoft" in result.output
+    status = cli("--config", cfg, "status", "--now", SCENARIO_NOW, "--format", "json")
+    assert status.exit_code == 3 and '"calendar": "local"' in status.output
+
+
+def _token_files(cfg: Path) -> list[str]:
+    from calsync.config import load
+
+    return [str(c.token_file) for c in load(cfg).calendars if c.token_file]
