@@ -17,6 +17,7 @@ The client libraries cost ~150 ms to import, so they are imported inside functio
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import random
 import re
@@ -340,6 +341,7 @@ class Session:
 # -- normalisation ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
 def _zone(name: str | None) -> tzinfo | None:
     if not name:
         return None
@@ -428,6 +430,13 @@ def normalise(
         etag=event.get("etag"),
         writable=not read_only and status is not Status.CANCELLED,
     )
+
+
+def _day(value: dict[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    text = value.get("dateTime") or value.get("date")
+    return str(text)[:10] if text else None
 
 
 def _trim(event: dict[str, Any]) -> dict[str, Any]:
@@ -674,7 +683,14 @@ class GoogleProvider:
         self._save()
         result = FetchResult()
         tz_default = self._calendar_tz
+        # cheap pre-filter on the ISO date strings; the exact test follows below
+        lo_day = (window.start - timedelta(days=2)).date().isoformat()
+        hi_day = (window.end + timedelta(days=2)).date().isoformat()
         for event in self._events.values():
+            s_day = _day(event.get("start") or event.get("originalStartTime"))
+            e_day = _day(event.get("end")) or s_day
+            if s_day and e_day and (s_day > hi_day or e_day < lo_day):
+                continue
             try:
                 occ = normalise(event, self.name, tz_default, self.cal.read_only)
             except (KeyError, ValueError, TypeError) as exc:
