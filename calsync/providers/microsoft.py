@@ -31,7 +31,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -491,6 +491,12 @@ def expand_recurrence(
     out: list[datetime] = []
     lo = start.astimezone(tz).replace(tzinfo=None) - timedelta(days=2)
     hi = end.astimezone(tz).replace(tzinfo=None) + timedelta(days=2)
+    if freq in (rrule.DAILY, rrule.WEEKLY) and "count" not in kw:
+        # Skip whole periods up to the window: same slots, without iterating years of them.
+        period = timedelta(days=interval * (7 if freq == rrule.WEEKLY else 1))
+        skip = (lo - period - dtstart) // period
+        if skip > 0:
+            kw["dtstart"] = dtstart + skip * period
     for naive in rrule.rrule(freq, **kw):
         if naive > hi:
             break
@@ -523,6 +529,10 @@ _RESPONSES = {
 }
 
 
+# What delta gives for a plain occurrence (docs-contrib#5602).
+_PLAIN = {"id", "type", "seriesMasterId", "start", "end", "@odata.type", "originalStart"}
+
+
 def _address(obj: dict[str, Any] | None) -> tuple[str, str | None]:
     ea = (obj or {}).get("emailAddress") or {}
     return str(ea.get("address") or "").strip().lower(), (ea.get("name") or None)
@@ -532,11 +542,33 @@ class Normaliser:
     def __init__(self, cal_name: str, owner_emails: set[str]) -> None:
         self.cal_name = cal_name
         self.owner_emails = owner_emails
+        self._templates: dict[str, Occurrence | None] = {}
 
     def occurrence(
         self, item: dict[str, Any], master: dict[str, Any] | None
     ) -> Occurrence | None:
         """A Graph event (single, exception, or occurrence merged onto its master)."""
+        if item.get("type") == "occurrence" and master is not None and set(item) <= _PLAIN:
+            # A plain occurrence is its master with its own times: normalise the master's
+            # part once per series.
+            key = str(master.get("id"))
+            template = self._templates.get(key)
+            if template is None:
+                template = self._build(item, master)
+                self._templates[key] = template
+            start = parse_graph_time(item.get("start"))
+            end = parse_graph_time(item.get("end"))
+            if template is None or start is None or end is None:
+                return None
+            if template.all_day:
+                return self._build(item, master)
+            tz = template.start.tzinfo or UTC
+            original = parse_offset_time(item.get("originalStart")) or start.astimezone(UTC)
+            return replace(template, ref=str(item["id"]), start=start.astimezone(tz),
+                           end=end.astimezone(tz), recurrence_id=original)
+        return self._build(item, master)
+
+    def _build(self, item: dict[str, Any], master: dict[str, Any] | None) -> Occurrence | None:
         base = item
         if item.get("type") == "occurrence" and master is not None:
             base = {**master, **{k: v for k, v in item.items() if v is not None}}
@@ -620,8 +652,6 @@ class Normaliser:
         occ = self.occurrence(fake, None)
         if occ is None:
             return None
-        from dataclasses import replace
-
         return replace(occ, removed=True, writable=False, etag=None)
 
 
