@@ -430,10 +430,10 @@ class FakeGoogle:
         Masters keep their RRULE/RDATE lines in ``recurrence``; their instances in
         ``[start, end)`` are stored as instance events; overrides become exceptions and
         each EXDATE a cancelled instance (what deleting one occurrence in Google gives).
-        Returns the ids of the masters and single events.
+        Returns the ids of the masters and single events; broken events are skipped and
+        listed in ``seed_skipped``.
         """
         import icalendar
-        import recurring_ical_events
 
         cals = [c.lower() for c in calendars]
         parsed = icalendar.Calendar.from_ical(text)
@@ -444,63 +444,76 @@ class FakeGoogle:
         groups: dict[str, list[Any]] = {}
         for comp in parsed.walk("VEVENT"):
             groups.setdefault(str(comp.get("UID") or f"nouid-{next(self._ids)}"), []).append(comp)
-        ids = []
+        ids: list[str] = []
+        self.seed_skipped: list[str] = []
         with self.lock:
             for uid, comps in groups.items():
-                master = next((c for c in comps if "RECURRENCE-ID" not in c), None)
-                base_id = gid(uid)
-                if master is None or not ("RRULE" in master or "RDATE" in master):
-                    if master is not None and len(comps) == 1:
-                        self.put(self._resource(master, base_id, uid, cals, cal_tz), cals)
-                        ids.append(base_id)
-                        continue
-                    # orphan overrides: invitations to single occurrences of someone's series
-                    for c in comps:
-                        if "RECURRENCE-ID" in c:
-                            rid = c["RECURRENCE-ID"].dt
-                            res = self._resource(c, self._inst_id(base_id, rid), uid, cals, cal_tz)
-                            res["recurringEventId"] = base_id
-                            res["originalStartTime"] = self._when(rid, cal_tz)
-                            self.put(res, cals)
-                    continue
-                ids.append(base_id)
-                lines = []
-                for key in ("RRULE", "RDATE"):
-                    prop = master.get(key)
-                    for p in prop if isinstance(prop, list) else [prop] if prop is not None else []:
-                        lines.append(f"{key}:{p.to_ical().decode()}" if key == "RRULE"
-                                     else "RDATE:" + p.to_ical().decode())
-                res = self._resource(master, base_id, uid, cals, cal_tz)
-                res["recurrence"] = lines
-                res["_master"] = True
-                self.put(res, cals)
-                exdates = set()
-                ex = master.get("EXDATE")
-                for prop in ex if isinstance(ex, list) else [ex] if ex is not None else []:
-                    for d in prop.dts:
-                        exdates.add(self._key(d.dt))
-                stripped = icalendar.Calendar()
-                m2 = copy.deepcopy(master)
-                m2.pop("EXDATE", None)
-                stripped.add_component(m2)
-                for c in comps:
-                    if c is not master:
-                        stripped.add_component(c)
-                s, e = (start, end) if not isinstance(master["DTSTART"].dt, datetime) else (
-                    start, end)
-                for occ in recurring_ical_events.of(stripped).between(s, e):
-                    rid = occ["RECURRENCE-ID"].dt if "RECURRENCE-ID" in occ else occ["DTSTART"].dt
-                    inst = self._resource(occ, self._inst_id(base_id, rid), uid, cals, cal_tz)
-                    inst["recurringEventId"] = base_id
-                    inst["originalStartTime"] = self._when(rid, cal_tz)
-                    overridden = any("RECURRENCE-ID" in c and self._key(c["RECURRENCE-ID"].dt)
-                                     == self._key(rid) for c in comps)
-                    inst["_exception"] = overridden
-                    if self._key(rid) in exdates:
-                        inst["status"] = "cancelled"
-                        inst["_exception"] = True
-                    self.put(inst, cals)
+                try:
+                    self._seed_group(uid, comps, cals, cal_tz, start, end, ids)
+                except Exception as exc:  # a broken event: skipped, like calsync's ics reader
+                    self.seed_skipped.append(f"{uid}: {type(exc).__name__}: {exc}")
         return ids
+
+    def _seed_group(self, uid: str, comps: list[Any], cals: list[str], cal_tz: str,
+                    start: datetime, end: datetime, ids: list[str]) -> None:
+        import icalendar
+        import recurring_ical_events
+
+        master = next((c for c in comps if "RECURRENCE-ID" not in c), None)
+        base_id = gid(uid)
+        if master is None or not ("RRULE" in master or "RDATE" in master):
+            if master is not None and len(comps) == 1:
+                self.put(self._resource(master, base_id, uid, cals, cal_tz), cals)
+                ids.append(base_id)
+                return
+            # orphan overrides: invitations to single occurrences of someone's series
+            for c in comps:
+                if "RECURRENCE-ID" in c:
+                    rid = c["RECURRENCE-ID"].dt
+                    res = self._resource(c, self._inst_id(base_id, rid), uid, cals, cal_tz)
+                    res["recurringEventId"] = base_id
+                    res["originalStartTime"] = self._when(rid, cal_tz)
+                    self.put(res, cals)
+            return
+        ids.append(base_id)
+        lines = []
+        for key in ("RRULE", "RDATE"):
+            prop = master.get(key)
+            for p in prop if isinstance(prop, list) else [prop] if prop is not None else []:
+                lines.append(f"{key}:{p.to_ical().decode()}" if key == "RRULE"
+                             else "RDATE:" + p.to_ical().decode())
+        res = self._resource(master, base_id, uid, cals, cal_tz)
+        res["recurrence"] = lines
+        res["_master"] = True
+        self.put(res, cals)
+        exdates = set()
+        ex = master.get("EXDATE")
+        for prop in ex if isinstance(ex, list) else [ex] if ex is not None else []:
+            for d in prop.dts:
+                exdates.add(self._key(d.dt))
+                if isinstance(d.dt, datetime):  # Exchange: DATE-TIME EXDATE, all-day
+                    exdates.add(d.dt.strftime("%Y%m%d"))
+        stripped = icalendar.Calendar()
+        m2 = copy.deepcopy(master)
+        m2.pop("EXDATE", None)
+        stripped.add_component(m2)
+        for c in comps:
+            if c is not master:
+                stripped.add_component(c)
+        s, e = (start, end) if not isinstance(master["DTSTART"].dt, datetime) else (
+            start, end)
+        for occ in recurring_ical_events.of(stripped).between(s, e):
+            rid = occ["RECURRENCE-ID"].dt if "RECURRENCE-ID" in occ else occ["DTSTART"].dt
+            inst = self._resource(occ, self._inst_id(base_id, rid), uid, cals, cal_tz)
+            inst["recurringEventId"] = base_id
+            inst["originalStartTime"] = self._when(rid, cal_tz)
+            overridden = any("RECURRENCE-ID" in c and self._key(c["RECURRENCE-ID"].dt)
+                             == self._key(rid) for c in comps)
+            inst["_exception"] = overridden
+            if self._key(rid) in exdates:
+                inst["status"] = "cancelled"
+                inst["_exception"] = True
+            self.put(inst, cals)
 
     @staticmethod
     def _key(value: Any) -> str:
