@@ -191,6 +191,8 @@ class OneDriveDocs:
         self.read_only = read_only
         self._changed_ids: set[str] | None = None
         self._no_chain = False
+        # (bytes, eTag) of docs this backend itself uploaded in this run
+        self._fresh: dict[str, tuple[bytes, str]] = {}
 
     def ensure(self, request: DocRequest) -> DocRef:
         key = f"onedrive:{request.key}"
@@ -217,6 +219,7 @@ class OneDriveDocs:
                 else resp.json())
         if resp.status_code != 409 and item.get("eTag"):
             self._remember(str(item["id"]), str(item["eTag"]), docx_text(content))
+            self._fresh[str(item["id"])] = (content, str(item["eTag"]))
         rec = {"id": item["id"], "url": item.get("webUrl", ""), "shared": False}
         self.state.set(key, json.dumps(rec))
         self._share(rec, request, key)
@@ -284,6 +287,8 @@ class OneDriveDocs:
         self.state.set(f"onedrive:text:{ident}", json.dumps({"etag": etag, "text": text}))
 
     def _download(self, doc: DocRef) -> tuple[bytes, str]:
+        if doc.id in self._fresh:  # uploaded by this run: If-Match catches any later edit
+            return self._fresh[doc.id]
         meta = self.graph.get_json(
             f"/me/drive/items/{doc.id}",
             params={"$select": "id,eTag,@microsoft.graph.downloadUrl"},
@@ -303,7 +308,8 @@ class OneDriveDocs:
     def _text(self, doc: DocRef) -> str:
         changed = self._changed()
         cached = self._cache(doc.id)
-        if cached is not None and changed is not None and doc.id not in changed:
+        if cached is not None and (doc.id in self._fresh
+                                   or changed is not None and doc.id not in changed):
             return str(cached["text"])
         data, _ = self._download(doc)
         if changed is not None:
@@ -329,7 +335,10 @@ class OneDriveDocs:
                 content=patched, ok=(412,),
             )
             if resp.status_code != 412:
-                self._remember(doc.id, str(resp.json().get("eTag") or ""), docx_text(patched))
+                new_etag = str(resp.json().get("eTag") or "")
+                self._remember(doc.id, new_etag, docx_text(patched))
+                self._fresh[doc.id] = (patched, new_etag)
                 return True
+            self._fresh.pop(doc.id, None)  # someone else wrote it: read it for real
         raise ConflictError("the shared doc kept changing while calsync added the section; "
                             "will try again next run")
