@@ -34,7 +34,7 @@ NOT_COMPARABLE = {
 
 
 def _window(path: Path) -> Window:
-    """The first 400 days of the file: recurrences, overrides and EXDATEs, kept fast."""
+    """The first 200 days of the file: recurrences, overrides and EXDATEs, kept fast."""
     import icalendar
 
     starts = []
@@ -46,7 +46,7 @@ def _window(path: Path) -> Window:
         elif isinstance(dt, date):
             starts.append(datetime(dt.year, dt.month, dt.day, tzinfo=UTC))
     first = min(starts) - timedelta(days=1)
-    return Window(first, first + timedelta(days=400, minutes=7))  # off any boundary
+    return Window(first, first + timedelta(days=200, minutes=7))  # off any boundary
 
 
 def _key(o: Occurrence) -> tuple[str, str, bool, str, bool]:
