@@ -86,3 +86,19 @@ def test_unreadable_calendar_exits_4_and_names_it(tmp_path: Path) -> None:
     result = cli("--config", path, "status", "--now", "2026-01-01T00:00:00+00:00")
     assert result.exit_code == 4
     assert "calendar.ics: no such file or folder" in result.stderr
+
+
+def test_example_config_parses_and_documents_every_key() -> None:
+    from dataclasses import fields
+
+    from calsync.config import Agenda, CalendarConfig, Detection, Policy
+    from tests.conftest import ROOT
+
+    path = ROOT / "config.example.toml"
+    load(path)
+    text = path.read_text()
+    for cls in (Policy, Detection, Agenda):
+        for f in fields(cls):
+            assert f"{f.name} =" in text, f"{cls.__name__}.{f.name} undocumented"
+    for f in fields(CalendarConfig):
+        assert f"{f.name} =" in text, f"calendars.{f.name} undocumented"
