@@ -614,3 +614,34 @@ def test_at_most_four_requests_in_flight_per_mailbox(ms_env: MsEnv) -> None:
     for t in threads:
         t.join()
     assert 2 <= f.peak_in_flight <= 4
+
+
+def test_master_fetched_only_when_the_delta_did_not_carry_it(ms_env: MsEnv) -> None:
+    f = ms_env.fake
+    mid = weekly_series(f)
+    first = ms_env.provider().fetch(WINDOW).occurrences
+    assert not [r for r in f.graph_requests() if r.path.startswith("/v1.0/me/events/")]
+    items = json.loads(ms_env.state.data["ms.items"])
+    del items[mid]  # e.g. a cache written by a run that crashed half-way
+    ms_env.state.data["ms.items"] = json.dumps(items)
+    f.log.clear()
+    again = ms_env.provider().fetch(WINDOW).occurrences
+    assert graph_calls(f) == ["GET /v1.0/me/calendarView/delta", f"GET /v1.0/me/events/{mid}"]
+    assert [(o.ref, o.start, o.title) for o in again] == [(o.ref, o.start, o.title)
+                                                          for o in first]
+
+
+def test_graph_refusing_a_fresh_token_is_a_login_problem(ms_env: MsEnv) -> None:
+    ms_env.fake.faults.append(Fault(401, "/calendarView/delta", times=2,
+                                    code="InvalidAuthenticationToken"))
+    with pytest.raises(AuthError, match="calsync setup microsoft"):
+        ms_env.provider().fetch(WINDOW)
+    assert len(ms_env.fake.token_requests()) == 1  # one refresh, then give up
+
+
+def test_write_refused_by_graph_is_forbidden_not_a_crash(ms_env: MsEnv) -> None:
+    weekly_series(ms_env.fake)
+    p = ms_env.provider()
+    occ = p.fetch(WINDOW).occurrences[0]
+    ms_env.fake.faults.append(Fault(403, "/me/events/", method="PATCH", code="ErrorAccessDenied"))
+    assert p.write_description(occ, block_splice("x"), "t").status is WriteStatus.FORBIDDEN

@@ -375,9 +375,9 @@ class Graph:
             err = resp.json().get("error", {})
             code, message = str(err.get("code", "")), str(err.get("message", ""))
         where = urllib.parse.urlsplit(self.url(path)).path
-        if resp.status_code == 401:
-            return GraphError(f"Microsoft Graph refused the login ({code}); {SETUP_HINT}",
-                              401, code)
+        if resp.status_code == 401:  # still refused after a fresh token: consent withdrawn
+            raise AuthError(f"{self.tokens.cal.name}: Microsoft Graph refused the login "
+                            f"({code}); {SETUP_HINT}")
         text = f"Graph {method} {where}: HTTP {resp.status_code} {code} {message}".strip()
         return GraphError(text, resp.status_code, code)
 
@@ -904,9 +904,12 @@ class MicrosoftProvider:
             payload = {"body": {"contentType": "html" if after.html else "text",
                                 "content": after.text}}
             resp = self.graph.request("PATCH", path, headers=headers, json_body=payload,
-                                      retry=bool(etag), ok=(412, 404))
+                                      retry=bool(etag), ok=(412, 404, 403))
             if resp.status_code == 404:
                 return WriteResult(WriteStatus.GONE, detail="occurrence no longer exists")
+            if resp.status_code == 403:
+                return WriteResult(WriteStatus.FORBIDDEN, before=before,
+                                   detail="Graph refused the write (HTTP 403)")
             if resp.status_code == 412:
                 if attempt == 1:
                     continue  # someone edited it in between: re-read and re-splice once
