@@ -57,6 +57,20 @@ def test_ensure_finds_a_doc_it_created_but_forgot(gcal: GEnv) -> None:
     assert again.id == first.id and len(gcal.fake.files) == 1
 
 
+def test_refused_share_keeps_the_doc_and_is_not_retried_every_run(gcal: GEnv) -> None:
+    state = MemoryState()
+    docs = gcal.provider(gcal.calendar(), state).docs()
+    gcal.fake.fail_next = [{"status": 403, "reason": "cannotShareTeamDriveWithNonGoogleAccounts",
+                            "path": "/permissions"}]
+    ref = docs.ensure(REQ)
+    assert ref.id in gcal.fake.docs and gcal.fake.permissions.get(ref.id) is None
+    assert "alex@example.com" in docs.warnings[0] and "share it by hand" in docs.warnings[0]
+    gcal.fake.log.clear()
+    assert gcal.provider(gcal.calendar(), state).docs().ensure(REQ) == ref
+    assert api_requests(gcal.fake) == []  # not retried on every run
+    assert gcal.sleeps.calls == []
+
+
 def test_share_notification_follows_config(gcal: GEnv) -> None:
     docs = gcal.provider(gcal.calendar(share_notify=True)).docs()
     docs.ensure(REQ)

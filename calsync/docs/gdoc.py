@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.docs.base import DocRef, DocRequest
@@ -32,6 +33,7 @@ LOG_HEADING = "Meeting log (newest first)"
 APP_KEY = "calsync-key"  # appProperties key carrying the relationship key
 _K_CHANGES = "gdrive.changes"  # Drive change-feed page token
 _K_TEXT = "gdoc-text:"  # + file id: the doc's text as last exported
+SHARE_RETRY_DAYS = 7
 _K_SECTIONS = "gdoc-sections:"  # + file id: markers of the sections calsync added
 
 
@@ -65,6 +67,7 @@ class GoogleDocBackend:
         self.state = state
         self.cal = cal
         self._known: dict[str, KnownDoc] = {}
+        self.warnings: list[str] = []  # things the user should know, e.g. a refused share
         self._checked = False
         self._changes: set[str] | None = None
 
@@ -176,9 +179,36 @@ class GoogleDocBackend:
             sendNotificationEmail=self.cal.share_notify,
             fields="id",
         )
-        # creating the same user permission twice is harmless, so a retry is safe
-        self._run(req, "sharing the doc")
+        from googleapiclient.errors import HttpError
+
+        from calsync.providers.google import error_message, error_reason
+
+        today = date.today().isoformat()
+        if rec.get("share_failed") and rec["share_failed"] > (
+            date.today() - timedelta(days=SHARE_RETRY_DAYS)
+        ).isoformat():
+            return  # refused recently: the doc still works; try again in a few days
+        try:
+            # creating the same user permission twice is harmless, so a retry is safe
+            self.session.execute(req, retry=True, what="sharing the doc")
+        except HttpError as exc:
+            if exc.status_code not in (400, 403, 404):
+                raise ProviderError(
+                    f"{self.cal.name}: shared doc: sharing: Google answered HTTP "
+                    f"{exc.status_code}: {error_message(exc)}"
+                ) from None
+            # e.g. sharing outside the organisation is not allowed: keep the doc, say so
+            rec["share_failed"] = today
+            self.warnings.append(
+                f"{self.cal.name}: could not share the doc {rec['url']} with "
+                f"{request.counterpart} ({error_reason(exc) or exc.status_code}: "
+                f"{error_message(exc)}); share it by hand, calsync retries in "
+                f"{SHARE_RETRY_DAYS} days"
+            )
+            self.state.set(key, json.dumps(rec))
+            return
         rec["shared"] = True
+        rec.pop("share_failed", None)
         self.state.set(key, json.dumps(rec))
 
     def _changed(self) -> set[str] | None:
