@@ -71,6 +71,16 @@ def test_refused_share_keeps_the_doc_and_is_not_retried_every_run(gcal: GEnv) ->
     assert gcal.sleeps.calls == []
 
 
+def test_disabled_api_names_the_fix(gcal: GEnv) -> None:
+    from calsync.errors import ProviderError
+
+    gcal.fake.fail_next = [{"status": 403, "reason": "accessNotConfigured",
+                            "message": "Google Docs API has not been used in project 1 before "
+                                       "or it is disabled.", "path": "/v1/documents"}]
+    with pytest.raises(ProviderError, match="Google Docs API is not enabled"):
+        gcal.provider(gcal.calendar()).docs().ensure(REQ)
+
+
 def test_share_notification_follows_config(gcal: GEnv) -> None:
     docs = gcal.provider(gcal.calendar(share_notify=True)).docs()
     docs.ensure(REQ)

@@ -90,11 +90,15 @@ class GoogleDocBackend:
     def _run(self, req: Any, what: str, retry: bool = True) -> Any:
         from googleapiclient.errors import HttpError
 
-        from calsync.providers.google import error_message, error_reason
+        from calsync.providers.google import disabled_api_hint, error_message, error_reason
 
         try:
             return self.session.execute(req, retry=retry, what=what)
         except HttpError as exc:
+            hint = disabled_api_hint(exc, "Google Docs API" if "docs." in str(exc.uri)
+                                     or "/v1/documents" in str(exc.uri) else "Google Drive API")
+            if hint:
+                raise ProviderError(f"{self.cal.name}: shared doc: {hint}") from None
             reason = error_reason(exc)
             raise ProviderError(
                 f"{self.cal.name}: shared doc: {what}: Google answered HTTP {exc.status_code}"

@@ -153,6 +153,16 @@ def error_reason(exc: Any) -> str | None:
         return None
 
 
+def disabled_api_hint(exc: Any, api: str) -> str | None:
+    """Google's answer when the API is not enabled in the OAuth client's project."""
+    if error_reason(exc) in ("accessNotConfigured", "SERVICE_DISABLED"):
+        return (
+            f"the {api} is not enabled in the Google Cloud project of your OAuth client: "
+            "enable it under APIs & Services → Library (see docs/google.md)"
+        )
+    return None
+
+
 def error_message(exc: Any) -> str:
     try:
         return str(json.loads(exc.content)["error"]["message"])
@@ -835,6 +845,9 @@ class GoogleProvider:
                 f"{self.name}: the Google login lacks the needed permission ({reason}); "
                 "run `calsync setup google`"
             )
+        hint = disabled_api_hint(exc, "Google Calendar API")
+        if hint:
+            return ProviderError(f"{self.name}: {hint}")
         if status == 404:
             return ProviderError(
                 f"{self.name}: Google calendar {self.cal.calendar_id!r} not found or not shared "
