@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calsync.errors import AuthError, ProviderError
 from calsync.model import AttendeeKind, Body, Occurrence, Response, Status
@@ -104,6 +106,30 @@ def test_normalises_instances_cancellations_declines_and_resources(gcal: GEnv) -
     allday = next(o for o in result.occurrences if o.title == "Offsite")
     assert allday.all_day and allday.series_id is None
     assert allday.duration == timedelta(days=1)
+
+
+def test_omitted_attendees_make_a_group(gcal: GEnv) -> None:
+    seed(gcal.fake)
+    first = next(e for e in gcal.fake.events.values() if e.get("recurringEventId"))
+    gcal.fake.edit(first["id"], attendeesOmitted=True)
+    occ = next(o for o in gcal.provider(gcal.calendar()).fetch(W).occurrences
+               if o.ref == first["id"])
+    assert any(a.kind is AttendeeKind.GROUP for a in occ.attendees)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(page=st.integers(min_value=1, max_value=12))
+def test_paging_never_changes_what_is_read(gcal: GEnv, page: int) -> None:
+    if not gcal.fake.events:
+        seed(gcal.fake)
+    gcal.fake.page_cap = None
+    whole = [(o.ref, o.etag) for o in gcal.provider(gcal.calendar(), MemoryState()).fetch(W).occurrences]
+    gcal.fake.page_cap = page
+    gcal.fake.log.clear()
+    paged = [(o.ref, o.etag) for o in gcal.provider(gcal.calendar(), MemoryState()).fetch(W).occurrences]
+    assert paged == whole
+    assert len(api_requests(gcal.fake)) == -(-11 // page)  # 11 events in the synced span
 
 
 def test_organizer_and_attendee_see_the_same_meeting(gcal: GEnv) -> None:

@@ -70,7 +70,7 @@ SETUP_HINT = (
 _KEEP = (
     "id", "status", "summary", "description", "start", "end", "recurringEventId",
     "originalStartTime", "organizer", "attendees", "etag", "iCalUID", "attachments",
-    "extendedProperties", "guestsCanModify",
+    "extendedProperties", "guestsCanModify", "attendeesOmitted",
 )
 
 _HTML = re.compile(
@@ -414,6 +414,9 @@ def normalise(
                 is_self=bool(a.get("self")),
             )
         )
+    if event.get("attendeesOmitted"):
+        # Google left some guests out of this copy: never mistake it for a 1on1
+        attendees.append(Attendee("attendees-omitted@calsync.invalid", kind=AttendeeKind.GROUP))
     organizer = event.get("organizer") or {}
     status = _STATUSES.get(event.get("status", "confirmed"), Status.CONFIRMED)
     series = event.get("recurringEventId")
