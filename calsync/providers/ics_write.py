@@ -9,10 +9,11 @@ file changed between our read and our rename, we read again and splice again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +82,8 @@ def _replace(path: Path, data: bytes) -> None:
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise CalendarFileError(
             f"{path}: cannot write: {exc.strerror or exc}; the file was left unchanged"
         ) from None
@@ -253,4 +252,4 @@ def _when(name: str, value: datetime, like: Any, newline: str) -> str:
         return f"{name}:{value.strftime('%Y%m%dT%H%M%S')}{newline}"
     if tzid:  # the occurrence's times are already in the event's own zone
         return f"{name};TZID={tzid}:{value.strftime('%Y%m%dT%H%M%S')}{newline}"
-    return f"{name}:{value.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}{newline}"
+    return f"{name}:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}{newline}"
