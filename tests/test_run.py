@@ -215,3 +215,24 @@ def test_corpus_dry_run(tmp_path: Path, path: Path) -> None:
     result = cli("--config", config, "run", "--dry-run", "--now", "2020-01-01T00:00:00+00:00")
     assert result.exit_code == 0, result.output
     assert path.read_bytes() == data
+
+
+def test_event_without_uid_is_read_but_never_written(tmp_path: Path) -> None:
+    cal = tmp_path / "cal.ics"
+    events = "".join(
+        "BEGIN:VEVENT\r\nSUMMARY:1on1 Uma / Me\r\n"
+        f"DTSTART;TZID=Europe/Berlin:202611{day}T100000\r\n"
+        f"DTEND;TZID=Europe/Berlin:202611{day}T103000\r\n"
+        "ORGANIZER:mailto:me@example.com\r\nATTENDEE;CN=Uma:mailto:uma@example.com\r\n"
+        "END:VEVENT\r\n"
+        for day in ("05", "12", "19", "26")
+    )
+    cal.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + events + "END:VCALENDAR\r\n")
+    data = cal.read_bytes()
+    config = tmp_path / "config.toml"
+    config.write_text('[owner]\nemail = "me@example.com"\n\n[[calendars]]\npath = "cal.ics"\n')
+    status = cli("--config", config, "status", "--now", EXAMPLE_NOW, "--format", "json")
+    assert json.loads(status.stdout)["relationships"][0]["counterpart"] == "uma@example.com"
+    result = cli("--config", config, "run", "--now", EXAMPLE_NOW)
+    assert result.exit_code == 0 and "wrote" not in result.stdout
+    assert cal.read_bytes() == data
