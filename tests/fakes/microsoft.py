@@ -218,6 +218,7 @@ class FakeMicrosoft:
         self.events: dict[str, dict[str, Any]] = {}
         self.delta_tokens: dict[str, dict[str, Any]] = {}
         self.delta_served: list[int] = []  # items answered per delta round
+        self.seed_skipped: list[str] = []  # .ics events an import would reject
         self.skip_tokens: dict[str, dict[str, Any]] = {}
         self.calendars = {"AAMkDefault": "Calendar"}
         self.notifications: list[tuple[str, str]] = []  # (event id, attendee) update emails
@@ -677,7 +678,6 @@ class FakeMicrosoft:
         recurring_ical_events into single events, as an import into Outlook would.
         """
         import icalendar
-        import recurring_ical_events
 
         cal = icalendar.Calendar.from_ical(text)
         by_uid: dict[str, list[Any]] = {}
@@ -685,37 +685,47 @@ class FakeMicrosoft:
             by_uid.setdefault(str(comp.get("UID", uuid.uuid4().hex)), []).append(comp)
         ids: dict[str, str] = {}
         for uid, comps in by_uid.items():
-            masters = [c for c in comps if c.get("RRULE") and not c.get("RECURRENCE-ID")]
-            overrides = [c for c in comps if c.get("RECURRENCE-ID")]
-            if masters and _expressible(masters[0]) and not masters[0].get("RDATE"):
-                m = masters[0]
-                mid = self._add_component(m, uid, default_tz, rrule=_rrule_text(m))
-                ids[uid] = mid
-                master = self.events[mid]
-                for ex in _exdates(m):
-                    slot = _as_utc(ex, default_tz)
-                    master["_deleted"].add(slot.isoformat())
-                for o in overrides:
-                    rid = _as_utc(o.decoded("RECURRENCE-ID"), default_tz)
-                    oid = self._add_component(o, uid, default_tz,
-                                              ident=self.occurrence_id(mid, rid))
-                    ev = self.events[oid]
-                    ev.update(type="exception", seriesMasterId=mid, _original=rid,
-                              iCalUId=master["iCalUId"])
-                continue
-            if masters or overrides:
-                sub = icalendar.Calendar()
-                for c in comps:
-                    sub.add_component(c)
-                for tzc in cal.walk("VTIMEZONE"):
-                    sub.add_component(tzc)
-                expanded = recurring_ical_events.of(sub).between(
-                    datetime(1990, 1, 1), datetime(2040, 1, 1))
-                for c in expanded:
-                    ids.setdefault(uid, self._add_component(c, uid, default_tz))
-                continue
-            ids[uid] = self._add_component(comps[0], uid, default_tz)
+            try:
+                self._seed_uid(cal, uid, comps, default_tz, ids)
+            except (ValueError, KeyError, TypeError) as exc:  # an event Outlook would reject
+                self.seed_skipped.append(f"{uid}: {type(exc).__name__}: {exc}")
         return ids
+
+    def _seed_uid(self, cal: Any, uid: str, comps: list[Any], default_tz: str,
+                  ids: dict[str, str]) -> None:
+        import icalendar
+        import recurring_ical_events
+
+        masters = [c for c in comps if c.get("RRULE") and not c.get("RECURRENCE-ID")]
+        overrides = [c for c in comps if c.get("RECURRENCE-ID")]
+        if masters and _expressible(masters[0]) and not masters[0].get("RDATE"):
+            m = masters[0]
+            mid = self._add_component(m, uid, default_tz, rrule=_rrule_text(m, default_tz))
+            ids[uid] = mid
+            master = self.events[mid]
+            for ex in _exdates(m):
+                slot = _as_utc(ex, default_tz)
+                master["_deleted"].add(slot.isoformat())
+            for o in overrides:
+                rid = _as_utc(o.decoded("RECURRENCE-ID"), default_tz)
+                oid = self._add_component(o, uid, default_tz,
+                                          ident=self.occurrence_id(mid, rid))
+                ev = self.events[oid]
+                ev.update(type="exception", seriesMasterId=mid, _original=rid,
+                          iCalUId=master["iCalUId"])
+            return
+        if masters or overrides:
+            sub = icalendar.Calendar()
+            for c in comps:
+                sub.add_component(c)
+            for tzc in cal.walk("VTIMEZONE"):
+                sub.add_component(tzc)
+            expanded = recurring_ical_events.of(sub).between(
+                datetime(1990, 1, 1), datetime(2040, 1, 1))
+            for c in expanded:
+                ids.setdefault(uid, self._add_component(c, uid, default_tz))
+            return
+        ids[uid] = self._add_component(comps[0], uid, default_tz)
 
     def _add_component(self, c: Any, uid: str, default_tz: str, rrule: str | None = None,
                        ident: str | None = None) -> str:
@@ -1097,8 +1107,20 @@ def _expressible(c: Any) -> bool:
     return len(rule.get("BYMONTHDAY") or []) <= 1
 
 
-def _rrule_text(c: Any) -> str:
-    return c["RRULE"].to_ical().decode()
+def _rrule_text(c: Any, default_tz: str) -> str:
+    """The RRULE as Outlook keeps it: an end *date* (patternedRecurrence has no end time),
+    so UNTIL becomes the end of its day in the series' zone."""
+    text = str(c["RRULE"].to_ical().decode())
+    m = re.search(r"UNTIL=(\d{8})(T(\d{6})(Z?))?", text)
+    if not m:
+        return text
+    day = datetime.strptime(m.group(1), "%Y%m%d").date()
+    start = c.decoded("DTSTART")
+    if m.group(4) and isinstance(start, datetime):
+        until = datetime.strptime(m.group(1) + m.group(3), "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        tz = start.tzinfo if start.tzinfo is not None else ZoneInfo(default_tz)
+        day = until.astimezone(tz).date()
+    return text.replace(m.group(0), f"UNTIL={day.strftime('%Y%m%d')}T235959")
 
 
 def _exdates(c: Any) -> list[Any]:
