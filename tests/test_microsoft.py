@@ -645,3 +645,17 @@ def test_write_refused_by_graph_is_forbidden_not_a_crash(ms_env: MsEnv) -> None:
     occ = p.fetch(WINDOW).occurrences[0]
     ms_env.fake.faults.append(Fault(403, "/me/events/", method="PATCH", code="ErrorAccessDenied"))
     assert p.write_description(occ, block_splice("x"), "t").status is WriteStatus.FORBIDDEN
+
+
+def test_setup_through_the_cli(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path) -> None:
+    from tests.helpers import cli
+
+    cfg = tmp_path / "config.toml"
+    write_config(cfg, fake_ms)
+    result = cli("--config", cfg, "setup", "microsoft", "--tenant", "contoso.example",
+                 "--read-only")
+    assert result.exit_code == 0, result.output
+    assert "Logged in to Microsoft 365 as manager@contoso.example (read-only)" in result.stdout
+    assert "devicelogin" in result.stderr and "devicelogin" not in result.stdout
+    assert 'tenant = "contoso.example"' in cfg.read_text()
+    assert "read_only = true" in cfg.read_text()
