@@ -147,8 +147,8 @@ def setup(
     owner_email = _verify(token_file, existing, calendar_id)
     entry: dict[str, object] = {"provider": "google", "calendar_id": calendar_id,
                                 "client_secrets": str(secrets), "read_only": read_only}
-    if existing.get("token_file"):
-        entry["token_file"] = str(token_file)
+    # token_file: an existing entry keeps its own (relative paths stay relative); else the
+    # config's default location is where the login was saved
     match: tuple[str, ...] = ("provider", "calendar_id")
     if existing.get("name"):
         entry["name"] = existing["name"]
