@@ -659,3 +659,23 @@ def test_setup_through_the_cli(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path:
     assert "devicelogin" in result.stderr and "devicelogin" not in result.stdout
     assert 'tenant = "contoso.example"' in cfg.read_text()
     assert "read_only = true" in cfg.read_text()
+
+
+def test_server_side_html_rewrite_does_not_cause_a_write_every_run(ms_env: MsEnv) -> None:
+    """Exchange may store our HTML re-serialised: the next run must not write (and email)
+    again just because the stored block no longer matches the rendered bytes (P7)."""
+    f = ms_env.fake
+    f.rewrite_body = lambda html: html.replace("<div>", "<div style=\"margin:0\">")
+    weekly_series(f, body=TEAMS_BODY, online=True)
+    occ = ms_env.provider().fetch(WINDOW).occurrences[1]
+    splice = block_splice("agenda v1")
+    assert ms_env.provider().write_description(occ, splice, "v1").status is WriteStatus.WRITTEN
+    stored = f.events[occ.ref]["body"]["content"]
+    assert splice(Body(stored, True)) is not None  # bytes differ from what calsync renders
+    for _ in range(3):  # later runs, same block
+        res = ms_env.provider().write_description(occ, splice, "v1")
+        assert res.status is WriteStatus.UNCHANGED
+    assert len(f.graph_requests("PATCH")) == 1 and len(f.notifications) == 1
+    # a new block (a new tag): written once more
+    res = ms_env.provider().write_description(occ, block_splice("agenda v2"), "v2")
+    assert res.status is WriteStatus.WRITTEN and "agenda v2" in f.events[occ.ref]["body"]["content"]

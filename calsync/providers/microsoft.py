@@ -670,6 +670,12 @@ def chain_window(window: Window) -> tuple[datetime, datetime]:
     return lo, hi
 
 
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -896,6 +902,10 @@ class MicrosoftProvider:
             before = Body(str(body.get("content") or ""),
                           html=str(body.get("contentType", "html")).lower() == "html")
             first_before = first_before or before
+            if self._same_as_written(occurrence.ref, tag, before.text):
+                # Exchange may re-serialise the HTML it stores; this body is exactly what it
+                # kept of our last write of this very block, so there is nothing to do.
+                return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
             after = splice(before)
             if after is None or after == before:
                 return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
@@ -917,13 +927,28 @@ class MicrosoftProvider:
                                    detail="changed by someone else twice; left alone")
             detail = ""
             old_join = ((event.get("onlineMeeting") or {}).get("joinUrl"))
-            with contextlib.suppress(ValueError):
-                new_join = ((resp.json().get("onlineMeeting") or {}).get("joinUrl"))
+            with contextlib.suppress(ValueError, AttributeError):
+                updated = resp.json()
+                new_join = ((updated.get("onlineMeeting") or {}).get("joinUrl"))
                 if old_join and new_join != old_join:
                     detail = ("WARNING: the Teams join link changed after the update; "
                               "check the meeting in Outlook")
+                stored = (updated.get("body") or {}).get("content")
+                if isinstance(stored, str):
+                    self._remember_written(occurrence.ref, tag, stored)
             return WriteResult(WriteStatus.WRITTEN, before=before, after=after, detail=detail)
         return WriteResult(WriteStatus.CONFLICT, before=first_before)  # pragma: no cover
+
+    def _same_as_written(self, ref: str, tag: str, body: str) -> bool:
+        raw = self.state.get(f"ms.written:{ref}")
+        if not raw or not tag:
+            return False
+        rec = json.loads(raw)
+        return bool(rec.get("tag") == tag and rec.get("sha") == _sha(body))
+
+    def _remember_written(self, ref: str, tag: str, body: str) -> None:
+        if tag:
+            self.state.set(f"ms.written:{ref}", json.dumps({"tag": tag, "sha": _sha(body)}))
 
     def docs(self) -> DocBackend:
         from calsync.docs.onedrive import OneDriveDocs

@@ -222,6 +222,7 @@ class FakeMicrosoft:
         self.skip_tokens: dict[str, dict[str, Any]] = {}
         self.calendars = {"AAMkDefault": "Calendar"}
         self.notifications: list[tuple[str, str]] = []  # (event id, attendee) update emails
+        self.rewrite_body: Any = None  # optional str -> str applied to PATCHed bodies
         self.patches = 0
         # drive
         self.drive: dict[str, dict[str, Any]] = {}
@@ -939,6 +940,8 @@ class FakeMicrosoft:
                 content = b.get("content", "")
                 if b.get("contentType", "html").lower() == "text":
                     content = text_to_html(content)  # Exchange stores HTML (docs-contrib#5291)
+                if self.rewrite_body is not None:  # Exchange re-serialising what it stores
+                    content = self.rewrite_body(content)
                 ev["body"] = {"contentType": "html", "content": content}
             for key in ("subject", "isAllDay"):
                 if key in changes:
