@@ -190,3 +190,19 @@ def test_scenarios_give_the_same_status_through_google(fake_google: FakeGoogle,
     assert _relationships(json.loads(again.stdout)).keys() >= ics.keys()
     calls = api_requests(fake_google)
     assert len(calls) == 1 and "syncToken" in calls[0]["query"]
+
+
+def test_setup_keeps_a_relative_token_file(fake_google: FakeGoogle, tmp_path: Path,
+                                           browser: list[str]) -> None:
+    from calsync.providers.google_setup import setup
+
+    fake_google.consent_user = "me@example.com"
+    config = tmp_path / "config.toml"
+    config.write_text('[owner]\nemail = "me@example.com"\n\n[[calendars]]\nprovider = "google"\n'
+                      f'token_file = "tokens/g.json"\napi_url = "{fake_google.base}"\n')
+    setup(config, client_file(fake_google, tmp_path), True, 0, "primary", False)
+    entry = tomllib.loads(config.read_text())["calendars"]
+    assert len(entry) == 1 and entry[0]["token_file"] == "tokens/g.json"
+    token = tmp_path / "tokens" / "g.json"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert json.loads(token.read_text())["refresh_token"] in fake_google.refresh
