@@ -679,3 +679,14 @@ def test_server_side_html_rewrite_does_not_cause_a_write_every_run(ms_env: MsEnv
     # a new block (a new tag): written once more
     res = ms_env.provider().write_description(occ, block_splice("agenda v2"), "v2")
     assert res.status is WriteStatus.WRITTEN and "agenda v2" in f.events[occ.ref]["body"]["content"]
+
+
+def test_custom_zone_label_uses_the_recurrence_zone_without_ghosts(ms_env: MsEnv) -> None:
+    """Exchange can label a series 'tzone://Microsoft/Custom'; the recurrence still says
+    where it repeats, so the DST change in March makes no phantom cancellations."""
+    f = ms_env.fake
+    mid = weekly_series(f)
+    f.events[mid]["_zone_label"] = "tzone://Microsoft/Custom"
+    occs = [o for o in ms_env.provider().fetch(WINDOW).occurrences if o.series_id == mid]
+    assert len(occs) == 17 and not any(o.removed for o in occs)
+    assert {o.start.astimezone(zone("W. Europe Standard Time")).hour for o in occs} == {10}

@@ -670,6 +670,13 @@ def chain_window(window: Window) -> tuple[datetime, datetime]:
     return lo, hi
 
 
+def _near(sorted_times: list[datetime], t: datetime, within: timedelta) -> bool:
+    import bisect
+
+    i = bisect.bisect_left(sorted_times, t - within)
+    return i < len(sorted_times) and sorted_times[i] <= t + within
+
+
 def _sha(text: str) -> str:
     import hashlib
 
@@ -856,22 +863,32 @@ class MicrosoftProvider:
             first = parse_graph_time(master.get("start"))
             if not recurrence or first is None or master.get("isAllDay"):
                 continue
-            tz = zone(master.get("originalStartTimeZone")
-                      or (recurrence.get("range") or {}).get("recurrenceTimeZone"))
+            tz = self._series_zone(master)
             try:
                 slots = expand_recurrence(recurrence, first, tz, w_start, w_end)
             except (KeyError, ValueError, TypeError) as exc:
                 result.warnings.append(f"series {master_id[:12]}…: recurrence {exc}")
                 continue
-            seen = slots_seen.get(master_id, set())
+            seen = sorted(slots_seen.get(master_id, set()))
             for slot in slots:
-                if slot < w_start or slot in seen:
+                if slot < w_start or _near(seen, slot, timedelta(hours=3)):
+                    # an instance holds this slot (an hour or two off is a zone the mapping
+                    # got wrong, never a deleted meeting: no ghost cancellations)
                     continue
                 occ = norm.removed(master, slot)
                 if occ is not None:
                     result.occurrences.append(occ)
         result.occurrences.sort(key=lambda o: (o.start, o.ref))
         return result
+
+    def _series_zone(self, master: dict[str, Any]) -> tzinfo:
+        """The zone a series repeats in: its own, else its recurrence's, else the owner's."""
+        rng = (master.get("recurrence") or {}).get("range") or {}
+        for name in (master.get("originalStartTimeZone"), rng.get("recurrenceTimeZone"),
+                     self.owner.timezone):
+            if name and zone(name) is not UTC or name in ("UTC", "Etc/UTC"):
+                return zone(name)
+        return UTC
 
     # -- writing --------------------------------------------------------------------------
 

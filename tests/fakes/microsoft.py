@@ -595,7 +595,7 @@ class FakeMicrosoft:
                        if body_type == "text" else dict(ev["body"]))
         out["bodyPreview"] = html_to_text(content)[:255]
         out["start"], out["end"] = start_t, end_t
-        win = windows_name(ev["_tz"])
+        win = ev.get("_zone_label") or windows_name(ev["_tz"])  # label: what Exchange says
         out["originalStartTimeZone"] = out["originalEndTimeZone"] = win
         join = _TEAMS_URL.search(content)
         out["isOnlineMeeting"] = bool(ev["_online"] and join)
