@@ -158,3 +158,17 @@ def test_read_only_calendar_creates_no_doc(ms_env: MsEnv, tmp_path: Any) -> None
     with pytest.raises(ForbiddenError):
         backend(ms_env).ensure(REQ)
     assert ms_env.fake.drive == {}
+
+
+def test_sharing_throttled_is_not_retried_now_but_next_run(ms_env: MsEnv) -> None:
+    from calsync.errors import ProviderError
+    from tests.fakes.microsoft import Fault
+
+    f = ms_env.fake
+    f.faults.append(Fault(429, "/invite", method="POST", headers={"Retry-After": "1"}))
+    with pytest.raises(ProviderError):
+        backend(ms_env).ensure(REQ)
+    assert len(f.graph_requests("POST")) == 1 and len(f.drive) == 1
+    ref = backend(ms_env).ensure(REQ)  # next run: same file, shared now
+    assert len(f.drive) == 1 and [p["invitation"]["email"] for p in f.drive[ref.id]["_perms"]] \
+        == ["bob@contoso.example"]

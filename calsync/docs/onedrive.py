@@ -232,9 +232,9 @@ class OneDriveDocs:
             "requireSignIn": True,
             "sendInvitation": False,
         }
-        # granting the same person the same role twice is harmless: safe to retry
-        self.graph.request("POST", f"/me/drive/items/{rec['id']}/invite", json_body=body,
-                           retry=True)
+        # not retried within the run (only reads and If-Match writes are); a failure leaves
+        # "shared" false, and the next run shares it again
+        self.graph.request("POST", f"/me/drive/items/{rec['id']}/invite", json_body=body)
         rec["shared"] = True
         self.state.set(key, json.dumps(rec))
 
