@@ -109,7 +109,7 @@ _CHECKED_GLYPHS = "☑☒✅✔✓"
 _LINE = re.compile(
     r"[ \t\u3000]*"
     r"(?:[-*+][ \t\u3000]+|[•・][ \t\u3000]*|\d{1,3}[.)][ \t\u3000]+)?"  # optional bullet or number
-    r"(?:\[(?P<box>[ \u3000xX✓✔])\]|(?P<glyph>[☐" + _CHECKED_GLYPHS + r"])\ufe0f?)"
+    r"(?:\[(?P<box>[ \u3000xX✓✔])\](?!\()|(?P<glyph>[☐" + _CHECKED_GLYPHS + r"])\ufe0f?)"
     r"(?P<rest>.*)"
 )
 # "Name:" — one to three words, then an ASCII colon followed by whitespace, or a full-width

@@ -60,6 +60,7 @@ def test_every_checklist_syntax_is_an_item(line: str, done: bool) -> None:
         "- [?] unknown box",
         "-[ ] no space after the bullet",
         "> - [ ] quoted reply",
+        "[x](https://example.com/x) a Markdown link, not a checkbox",
     ],
 )
 def test_lines_that_are_not_items(line: str) -> None:
