@@ -249,7 +249,7 @@ def test_tls_trust_from_ssl_cert_file_only(ms_env: MsEnv, monkeypatch: pytest.Mo
     weekly_series(ms_env.fake)
     assert ms_env.provider().fetch(WINDOW).occurrences
     monkeypatch.delenv("SSL_CERT_FILE")  # now only the public roots: the fake is untrusted
-    with pytest.raises(ProviderError):
+    with pytest.raises(ProviderError, match="SSL_CERT_FILE"):
         ms_env.provider().fetch(WINDOW)
 
 

@@ -216,8 +216,10 @@ class TokenSource:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).split("\n", 1)[0]
-    return text[:200]
+    text = str(exc).split("\n", 1)[0][:200]
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in type(exc).__name__:
+        text += " (behind a proxy with its own CA? point SSL_CERT_FILE at a bundle with it)"
+    return text
 
 
 # --- HTTP with limits and retries ------------------------------------------------------
@@ -341,6 +343,8 @@ class Graph:
                         json=json_body, content=content,
                     )
             except httpx.TransportError as exc:
+                if isinstance(exc, httpx.ConnectError) and "CERTIFICATE" in str(exc):
+                    raise ProviderError(f"Microsoft Graph: TLS: {_short(exc)}") from None
                 if retry and attempt < self.policy.attempts:
                     delay = self._backoff(attempt)
                     if slept + delay <= self.policy.max_total_sleep:
