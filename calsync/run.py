@@ -122,6 +122,7 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
         change = _relationship(ctx, item, status, docs)
         if change is not None:
             report.changes.append(change)
+    report.problems.extend(getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
 
 
 def _docs(config: Config, item: CalendarSurvey) -> DocBackend:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -131,16 +131,18 @@ def test_add_section_retries_on_a_concurrent_doc_edit(gcal: GEnv) -> None:
     assert texts[0] == "typed meanwhile" and texts[texts.index(LOG_HEADING) + 1] == "2026-03-16"
 
 
-def test_doc_reads_cost_one_change_feed_request_when_nothing_changed(gcal: GEnv) -> None:
+def test_doc_reads_cost_one_change_feed_request_an_hour(gcal: GEnv) -> None:
     state = MemoryState()
-    docs = gcal.provider(gcal.calendar(), state).docs()
+    clock = [datetime(2026, 3, 2, 8, 0, tzinfo=UTC)]
+    docs = gcal.provider(gcal.calendar(), state, now=clock[0]).docs()
     ref = docs.ensure(REQ)
     assert docs.add_section(ref, "2026-03-02", "2026-03-02\n- [ ] Alex: draft")
     assert "- [ ] Alex: draft" in docs.read_text(ref)
 
-    def next_run() -> tuple[str, list[str]]:
+    def next_run(minutes: int = 61) -> tuple[str, list[str]]:
+        clock[0] += timedelta(minutes=minutes)
         gcal.fake.log.clear()
-        backend = gcal.provider(gcal.calendar(), state).docs()
+        backend = gcal.provider(gcal.calendar(), state, now=clock[0]).docs()
         again = backend.ensure(REQ)
         backend.add_section(again, "2026-03-02", "2026-03-02\n- [ ] Alex: draft")
         text = backend.read_text(again)
@@ -150,6 +152,9 @@ def test_doc_reads_cost_one_change_feed_request_when_nothing_changed(gcal: GEnv)
     text, calls = next_run()
     assert calls == ["changes"] and "- [ ] Alex: draft" in text
     gcal.fake.doc_typed(ref.id, "- [x] Alex: draft")
+    # within the hour the feed is not read again: cached text, no request at all
+    text, calls = next_run(minutes=15)
+    assert calls == [] and "- [ ] Alex: draft" in text
     text, calls = next_run()
     assert calls == ["changes", "export"] and "- [x] Alex: draft" in text
     # an expired feed token: read everything again, then steady again

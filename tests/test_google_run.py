@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from calsync.providers.google import TAG_KEY
@@ -65,10 +66,19 @@ def test_run_writes_agendas_docs_and_then_stays_quiet(fake_google: FakeGoogle,
     third = cli("--config", config, "run", "--now", SCENARIO_NOW)
     assert third.exit_code == 0, third.output
     calls = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in api_requests(fake_google)]
-    # steady state: one events.list with the sync token, one Drive change feed, no writes
-    assert calls == [("GET", "events"), ("GET", "changes")]
+    # steady state: one events.list with the sync token, no writes
+    assert calls == [("GET", "events")]
     assert "syncToken" in api_requests(fake_google)[0]["query"]
     assert "wrote" not in third.output
+    # once an hour the Drive change feed is read too (ticks in the docs); the first time
+    # it lists calsync's own section inserts, so those docs are exported once
+    for minutes, exports in ((61, True), (122, False)):
+        fake_google.log.clear()
+        later = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(minutes=minutes)).isoformat()
+        assert cli("--config", config, "run", "--now", later).exit_code == 0
+        calls = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in api_requests(fake_google)]
+        assert calls[:2] == [("GET", "events"), ("GET", "changes")]
+        assert all(c == ("GET", "export") for c in calls[2:]) and bool(calls[2:]) == exports
 
 
 def test_run_carries_an_action_item_typed_into_the_doc(fake_google: FakeGoogle,
@@ -78,7 +88,8 @@ def test_run_carries_an_action_item_typed_into_the_doc(fake_google: FakeGoogle,
     doc_id = next(fid for fid, perms in fake_google.permissions.items()
                   if perms[0]["emailAddress"] == "split@example.com")
     fake_google.doc_typed(doc_id, "- [ ] Sam: write the migration plan")
-    result = cli("--config", config, "run", "--now", SCENARIO_NOW)
+    later = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(hours=2)).isoformat()
+    result = cli("--config", config, "run", "--now", later)
     assert result.exit_code == 0, result.output
     target = [p for p in api_requests(fake_google, "PATCH")
               if "Sam: write the migration plan" in p["body"]["description"]

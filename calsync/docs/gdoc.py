@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.docs.base import DocRef, DocRequest
@@ -32,6 +32,10 @@ DOC_MIME = "application/vnd.google-apps.document"
 LOG_HEADING = "Meeting log (newest first)"
 APP_KEY = "calsync-key"  # appProperties key carrying the relationship key
 _K_CHANGES = "gdrive.changes"  # Drive change-feed page token
+_K_POLLED = "gdrive.polled"  # when the change feed was last read (ISO)
+# A cron run every 15 minutes would otherwise cost a second request each time just to
+# learn whether someone ticked an item in a doc; once an hour is fresh enough for that.
+POLL_EVERY = timedelta(hours=1)
 _K_TEXT = "gdoc-text:"  # + file id: the doc's text as last exported
 SHARE_RETRY_DAYS = 7
 _K_SECTIONS = "gdoc-sections:"  # + file id: markers of the sections calsync added
@@ -62,8 +66,11 @@ def _md_lines(template: str) -> list[tuple[str, str]]:
 
 
 class GoogleDocBackend:
-    def __init__(self, session: Session, state: KeyValue, cal: CalendarConfig) -> None:
+    def __init__(
+        self, session: Session, state: KeyValue, cal: CalendarConfig, now: datetime
+    ) -> None:
         self.session = session
+        self.now = now
         self.state = state
         self.cal = cal
         self._known: dict[str, KnownDoc] = {}
@@ -227,6 +234,12 @@ class GoogleDocBackend:
         self._checked = True
         changes = self._changes_api()
         token = self.state.get(_K_CHANGES)
+        polled = self.state.get(_K_POLLED)
+        if token and polled:
+            since = self.now - datetime.fromisoformat(polled)
+            if timedelta(0) <= since < POLL_EVERY:
+                self._changes = set()  # read within the hour: cached texts stand
+                return self._changes
         if token:
             changed: set[str] = set()
             valid = True
@@ -251,10 +264,12 @@ class GoogleDocBackend:
                 self.state.set(_K_TEXT + fid, None)
             if valid and new_token:
                 self.state.set(_K_CHANGES, new_token)
+                self.state.set(_K_POLLED, self.now.isoformat())
                 self._changes = changed
                 return changed
         start = self._run(changes.getStartPageToken(), "reading Drive changes")
         self.state.set(_K_CHANGES, str(start["startPageToken"]))
+        self.state.set(_K_POLLED, self.now.isoformat())
         self._changes = None
         return None
 

@@ -866,7 +866,7 @@ class GoogleProvider:
         if self._docs is None:
             from calsync.docs.gdoc import GoogleDocBackend
 
-            self._docs = GoogleDocBackend(self.session, self.state, self.cal)
+            self._docs = GoogleDocBackend(self.session, self.state, self.cal, self.now)
         return self._docs
 
     def close(self) -> None:
