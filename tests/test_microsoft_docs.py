@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import calsync.docs.onedrive as onedrive
 from calsync.docs.base import DocRequest
@@ -172,3 +175,26 @@ def test_sharing_throttled_is_not_retried_now_but_next_run(ms_env: MsEnv) -> Non
     ref = backend(ms_env).ensure(REQ)  # next run: same file, shared now
     assert len(f.drive) == 1 and [p["invitation"]["email"] for p in f.drive[ref.id]["_perms"]] \
         == ["bob@contoso.example"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(
+    blacklist_categories=("Cs", "Cc", "Cn", "Zl", "Zp")), max_size=40), min_size=1, max_size=6))
+def test_insert_keeps_text_and_everything_else(lines: list[str]) -> None:
+    """Whatever people typed (markup characters, emoji, Japanese) reads back the same, and
+    the rest of the document is untouched."""
+    data = build_docx("Purpose: growth <not> evaluation & more\n- [ ] 日本語の項目 ✅")
+    old = parts(data)["word/document.xml"].decode()
+    text = "\n".join(lines)
+    new_data = onedrive.insert_section(data, text)
+    new = parts(new_data)["word/document.xml"].decode()
+    ElementTree.fromstring(new)
+    sent = text.rstrip("\n").split("\n")
+    inserted = "".join(onedrive.paragraph(line) for line in sent)
+    at = old.index("</w:p>", old.index('w:name="calsync_log"')) + len("</w:p>")
+    assert new == old[:at] + inserted + old[at:]
+    heading = re.compile(r"^(#{1,6})\s+(.*)$")
+    want = [m.group(2) if (m := heading.match(line)) else line for line in sent]
+    got = docx_text(new_data).split("\n")
+    start = got.index(LOG_HEADING) + 1
+    assert got[start: start + len(want)] == want
