@@ -106,7 +106,7 @@ def test_japanese_follows_the_guides_vocabulary(html: bool) -> None:
     assert q in questions.JA
     assert "実施ペース：毎週30分" in lines
     grow = lines_of(dataclasses.replace(a, template="grow"), html)
-    grow_steps = ("話したいこと", "Goal（目標）", "Reality（現状）", "Options（選択肢）", "Will（意思）")
+    grow_steps = ("話したいこと", "Goal（目標）", "Reality（現状）", "Options（選択肢）", "Will（意志）")
     grow_order = [index_of(grow, s) for s in grow_steps]
     assert grow_order == sorted(grow_order)
 
