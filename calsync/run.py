@@ -194,6 +194,9 @@ def _relationship(
         _remember(store, key, actions.parse(body.text, body.html), previous.start.date(), now)
     if doc is not None:
         _remember(store, key, actions.parse(docs.read_text(doc)), now.date(), now)
+    # A tick made inside the upcoming invite's block counts too (its unchecked lines are ours).
+    ticked = [i for i in actions.parse(target.description.text, target.description.html) if i.done]
+    _remember(store, key, ticked, now.date(), now)
     open_items = tuple(
         agenda.OpenItem(row.text, row.owner, date.fromisoformat(row.first_seen))
         for row in store.action_items(key)
@@ -207,13 +210,19 @@ def _relationship(
     expected = agenda.splice(target.description, data)
     if expected is None:
         return None
+    block = agenda.render(data, expected.html)
+    digest = hashlib.sha256(block.encode()).hexdigest()[:16]
+    if store.written_hash(item.calendar.name, target.ref) == digest and agenda.find_block(
+        target.description.text, target.description.html
+    ):
+        # We wrote this very block before; the provider only re-encoded its markup
+        # (Outlook rewrites HTML). Writing again would email the attendee for nothing.
+        return None
     change = Change(item.calendar.name, rel.counterpart, rel.name, target.start,
                     WriteStatus.WRITTEN, doc_url=doc_url,
                     diff=_diff(target.description.text, expected.text, who(rel), target.start))
     if ctx.dry_run:
         return change
-    block = agenda.render(data, expected.html)
-    digest = hashlib.sha256(block.encode()).hexdigest()[:16]
     result = item.provider.write_description(target, lambda body: agenda.splice(body, data), digest)
     change.status, change.detail = result.status, result.detail
     if result.status is WriteStatus.UNCHANGED:

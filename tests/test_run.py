@@ -236,3 +236,40 @@ def test_event_without_uid_is_read_but_never_written(tmp_path: Path) -> None:
     result = cli("--config", config, "run", "--now", EXAMPLE_NOW)
     assert result.exit_code == 0 and "wrote" not in result.stdout
     assert cal.read_bytes() == data
+
+
+def _html_invite(example: Path) -> Path:
+    """Make Alice's series description HTML, as Google or Outlook store it."""
+    cal = example.parent / "calendar.ics"
+    cal.write_text(cal.read_text().replace(
+        "DESCRIPTION:Weekly 1on1\\, moved to Thursdays. Alice brings the topics.",
+        "DESCRIPTION:<p>Weekly 1on1</p><p>Join: <a href=\"https://meet.example.com/x\">link</a></p>"))
+    return cal
+
+
+def test_provider_reencoded_html_block_is_not_rewritten(example: Path) -> None:
+    cal = _html_invite(example)
+    assert "wrote agenda: Alice Chen" in run(example)[1]
+    # the server normalises our markup (Outlook does): same block, other bytes
+    cal.write_text(cal.read_text().replace("<br>", "<br />"))
+    data = cal.read_bytes()
+    later = (NOW + timedelta(hours=1)).isoformat()
+    result = cli("--config", example, "run", "--now", later)
+    assert result.exit_code == 0 and "wrote" not in result.stdout
+    assert cal.read_bytes() == data
+
+
+def test_tick_inside_the_upcoming_block_is_kept(example: Path) -> None:
+    run(example)
+    cal = example.parent / "calendar.ics"
+    text = cal.read_text()
+    tick = "- [ ] Mia: ask finance about the conference budget"
+    assert tick in text.replace("\n ", "").replace("\\n", "\n")
+    unfolded = text.replace("\n ", "")
+    cal.write_text(unfolded.replace(tick.replace("\n", "\\n"), tick.replace("[ ]", "[x]"), 1))
+    later = (NOW + timedelta(hours=1)).isoformat()
+    assert "wrote agenda: Alice Chen" in cli("--config", example, "run", "--now", later).stdout
+    alice = next(o for (uid, start), o in occurrences(example).items()
+                 if uid.startswith("alice") and start.date().isoformat() == "2026-11-26")
+    block = block_of(alice.description.text)
+    assert "conference budget" not in block and "draft the Q1 onboarding plan" in block
