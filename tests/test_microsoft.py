@@ -401,6 +401,27 @@ def test_named_calendar(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
     fake_ms.log.clear()
     env.provider().fetch(WINDOW)
     assert "/v1.0/me/calendars" not in [r.path for r in fake_ms.graph_requests()]
+    # a calendar without delta: the plain calendar view of the window, paged
+    fake_ms.no_delta_on_named = True
+    fake_ms.forget_delta_tokens()
+    fake_ms.log.clear()
+    env.state.data.clear()
+    import calsync.providers.microsoft as ms
+
+    ms.PAGE_SIZE, old = 5, ms.PAGE_SIZE
+    try:
+        occs = env.provider().fetch(WINDOW).occurrences
+    finally:
+        ms.PAGE_SIZE = old
+    assert len(occs) == 17 and not any(o.removed for o in occs)
+    views = [r for r in fake_ms.graph_requests() if r.path.endswith("/calendarView")]
+    assert len(views) == 4 and "startDateTime" in views[0].query  # 17 in pages of 5
+    assert all("$skip" in r.query for r in views[1:])
+    assert 'outlook.timezone="UTC"' in views[0].headers["Prefer"]
+    assert [r.path for r in fake_ms.graph_requests() if "/events/" in r.path] != []  # master
+    fake_ms.log.clear()
+    env.provider().fetch(WINDOW)  # next run: straight to the view, no failed delta first
+    assert not [r for r in fake_ms.graph_requests() if r.path.endswith("/delta")]
 
 
 # --- steady state and delta ------------------------------------------------------------------

@@ -221,6 +221,7 @@ class FakeMicrosoft:
         self.seed_skipped: list[str] = []  # .ics events an import would reject
         self.skip_tokens: dict[str, dict[str, Any]] = {}
         self.calendars = {"AAMkDefault": "Calendar"}
+        self.no_delta_on_named = False  # answer 400 to delta on a named calendar
         self.notifications: list[tuple[str, str]] = []  # (event id, attendee) update emails
         self.rewrite_body: Any = None  # optional str -> str applied to PATCHed bodies
         self.patches = 0
@@ -790,6 +791,9 @@ class FakeMicrosoft:
         page_size = int(q.get("$top", [ps_m.group(1) if ps_m else "10"])[0])
         p = path[len("/v1.0"):]
         p = re.sub(r"^/users/[^/]+", "/me", p)
+        if self.no_delta_on_named and re.match(r"^/me/calendars/[^/]+/calendarView/delta", p):
+            return h.send_json(400, {"error": {"code": "ErrorInvalidRequest",
+                                               "message": "delta not supported here"}})
         p = re.sub(r"^/me/calendars/[^/]+/calendarView", "/me/calendarView", p)
         p = re.sub(r"^/me/calendar/calendarView", "/me/calendarView", p)
         p = re.sub(r"^/me/calendars/[^/]+/events/", "/me/events/", p)
