@@ -8,7 +8,9 @@ keep their meaning are listed with the reason and left out.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,32 +70,56 @@ def key(o: Occurrence) -> tuple[str, bool, str]:
     return when, o.cancelled, o.title
 
 
+@pytest.fixture(scope="module")
+def graph_login(ms_tls: Any, tmp_path_factory: pytest.TempPathFactory,  # noqa: F811
+                ) -> Iterator[tuple[FakeMicrosoft, Path]]:
+    """One fake and one login for the module: each test loads its own calendar into it."""
+    from calsync.providers.microsoft_setup import setup
+
+    ca_file = str(ms_tls[2])
+    saved = {v: os.environ.get(v) for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                                              "SSL_CERT_FILE", "CALSYNC_HOME")}
+    folder = tmp_path_factory.mktemp("corpus")
+    os.environ.update(REQUESTS_CA_BUNDLE=ca_file, CURL_CA_BUNDLE=ca_file, SSL_CERT_FILE=ca_file,
+                      CALSYNC_HOME=str(folder / "home"))
+    fake = FakeMicrosoft(user_email="me@example.com").start(ms_tls[1])
+    cfg = folder / "c.toml"
+    cfg.write_text(
+        '[owner]\nemail = "me@example.com"\ntimezone = "Europe/Berlin"\n\n'
+        f'[[calendars]]\nname = "o"\nprovider = "microsoft"\nclient_id = "c"\n'
+        f'authority_url = "{fake.base}"\ngraph_url = "{fake.graph_url}"\n'
+        f'token_file = "{folder / "token.json"}"\n',
+        encoding="utf-8",
+    )
+    setup(cfg, None, "organizations", browser=False, read_only=True, echo=lambda s: None)
+    try:
+        yield fake, cfg
+    finally:
+        fake.stop()
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
 @pytest.mark.skipif(not FILES, reason="ics corpus not found")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_corpus_file_reads_the_same_through_graph(
-    path: Path, ms_tls: Any, ms_no_network: None, trust_ca: Path, tmp_path: Path  # noqa: F811
+    path: Path, graph_login: tuple[FakeMicrosoft, Path], trust_ca: Path,  # noqa: F811
+    ms_no_network: None,  # noqa: F811
 ) -> None:
     from calsync.providers.microsoft import MicrosoftProvider
-    from calsync.providers.microsoft_setup import setup
 
-    fake = FakeMicrosoft(user_email="me@example.com").start(ms_tls[1])
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        fake.seed_ics(text, default_tz="Europe/Berlin")
-        window = window_for(text)
-        cfg = tmp_path / "c.toml"
-        cfg.write_text(
-            '[owner]\nemail = "me@example.com"\ntimezone = "Europe/Berlin"\n\n'
-            f'[[calendars]]\nname = "o"\nprovider = "microsoft"\nclient_id = "c"\n'
-            f'authority_url = "{fake.base}"\ngraph_url = "{fake.graph_url}"\n',
-            encoding="utf-8",
-        )
-        setup(cfg, None, "organizations", browser=False, read_only=True, echo=lambda s: None)
-        conf = load(cfg)
-        graph = MicrosoftProvider(conf.calendars[0], conf.owner, MemoryState(),
-                                  datetime.now(UTC)).fetch(window)
-    finally:
-        fake.stop()
+    fake, cfg = graph_login
+    with fake.lock:
+        fake.events.clear()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    fake.seed_ics(text, default_tz="Europe/Berlin")
+    window = window_for(text)
+    conf = load(cfg)
+    graph = MicrosoftProvider(conf.calendars[0], conf.owner, MemoryState(),
+                              datetime.now(UTC)).fetch(window)
     ics = IcsProvider(CalendarConfig(name="i", provider="ics", path=path),
                       Owner(("me@example.com",), "Europe/Berlin")).fetch(window)
     got, want = Counter(map(key, graph.occurrences)), Counter(map(key, ics.occurrences))
