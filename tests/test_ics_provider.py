@@ -130,3 +130,11 @@ def test_floating_times_use_owner_zone(tmp_path: Path) -> None:
     )
     (occ,) = provider(f, "Asia/Tokyo").fetch(ALL_TIME).occurrences
     assert occ.start.astimezone(UTC).hour == 1
+
+
+def test_floating_times_at_the_window_edge(corpus: Path) -> None:
+    """A floating 08:00–10:00 Berlin meeting ends at 08:00Z: inside a window ending 08:00Z."""
+    path = corpus / "python-recurring-ical-events__issue_243_recurrence_id_is_not_identical_to_dtstart.ics"
+    window = Window(datetime(2016, 10, 3, tzinfo=UTC), datetime(2016, 10, 4, 8, tzinfo=UTC))
+    starts = [o.start.astimezone(UTC).isoformat() for o in _fetch(corpus, path.name, window)]
+    assert starts == ["2016-10-03T06:00:00+00:00", "2016-10-04T06:00:00+00:00"]

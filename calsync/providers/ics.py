@@ -171,8 +171,10 @@ class IcsProvider:
         window: Window,
         warnings: list[str],
     ) -> Iterator[tuple[Any, str]]:
+        # Floating times are read in the window's zone by the expander: give it the owner's.
+        start, end = window.start.astimezone(self.default_tz), window.end.astimezone(self.default_tz)
         try:
-            expanded = list(recurring_ical_events.of(cal).between(window.start, window.end))
+            expanded = list(recurring_ical_events.of(cal).between(start, end))
         except Exception:  # a series the expander cannot handle: isolate it by UID
             expanded = []
             by_uid: dict[str, list[Any]] = {}
@@ -186,7 +188,7 @@ class IcsProvider:
                 for c in zones + comps:
                     one.add_component(c)
                 try:
-                    expanded += recurring_ical_events.of(one).between(window.start, window.end)
+                    expanded += recurring_ical_events.of(one).between(start, end)
                 except Exception as exc:
                     warnings.append(f"{file}: skipped event UID={uid or '?'}: {exc}")
         for comp in expanded:
