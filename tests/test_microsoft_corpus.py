@@ -57,7 +57,8 @@ NOT_OUTLOOK = {
     "python-recurring-ical-events__issue_20_exdate_ignored": "UNTIL mid-day: Outlook ends series on a date",
     "python-recurring-ical-events__issue_27_t1": "floating UNTIL, empty DTSTART: broken file",
     "python-recurring-ical-events__issue_27_t2": "floating UNTIL, empty DTSTART: broken file",
-    "python-recurring-ical-events__issue_28_rrule_with_UTC_endinginZ": "all-day UNTIL in UTC",
+    "python-recurring-ical-events__issue_28_rrule_with_UTC_endinginZ":
+        "all-day series with timed RECURRENCE-IDs in a Windows zone",
     "icalendar__parsing_error": "malformed RRULE: the import skips the event, ics tolerates it",
     "icalendar__issue_165_missing_event": "malformed EXDATE: the import skips the event",
     "icalendar__issue_722_missing_timezones": "TZIDs with no VTIMEZONE, read differently",
