@@ -6,6 +6,7 @@ import io
 import json
 import re
 import zipfile
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
 
@@ -30,8 +31,8 @@ REQ = DocRequest(
 )
 
 
-def backend(env: MsEnv) -> OneDriveDocs:
-    docs = env.provider().docs()
+def backend(env: MsEnv, now: datetime | None = None) -> OneDriveDocs:
+    docs = env.provider(now).docs()
     assert isinstance(docs, OneDriveDocs)
     return docs
 
@@ -140,18 +141,23 @@ def test_concurrent_browser_edit_is_not_overwritten(ms_env: MsEnv,
     assert "typed by Bob" in text and "2026-05-04" in text
 
 
-def test_read_text_steady_state_uses_the_drive_delta(ms_env: MsEnv) -> None:
+def test_read_text_steady_state_uses_the_drive_delta_hourly(ms_env: MsEnv) -> None:
     f = ms_env.fake
-    ref = backend(ms_env).ensure(REQ)
-    assert "Purpose" in backend(ms_env).read_text(ref)  # first run: starts the delta chain
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    ref = backend(ms_env, t0).ensure(REQ)
+    assert "Purpose" in backend(ms_env, t0).read_text(ref)  # first run: starts the delta chain
     f.log.clear()
-    text = backend(ms_env).read_text(ref)
+    text = backend(ms_env, t0 + timedelta(minutes=61)).read_text(ref)
     assert "Purpose" in text
     assert [r.path for r in f.graph_requests()] == ["/v1.0/me/drive/root/delta"]
     f.human_edit_doc(ref.id, lambda xml: xml.replace(
         "<w:sectPr>", "<w:p><w:r><w:t>- [ ] Bob: new item</w:t></w:r></w:p><w:sectPr>"))
+    # within the hour of the last delta read: no request, the cached text stands
     f.log.clear()
-    assert "- [ ] Bob: new item" in backend(ms_env).read_text(ref)
+    assert "Bob: new item" not in backend(ms_env, t0 + timedelta(minutes=90)).read_text(ref)
+    assert f.graph_requests() == []
+    f.log.clear()
+    assert "- [ ] Bob: new item" in backend(ms_env, t0 + timedelta(minutes=125)).read_text(ref)
     assert len(f.graph_requests()) == 2  # delta, then the item's metadata (download is signed)
 
 

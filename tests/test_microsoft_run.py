@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,8 @@ def test_run_writes_agendas_and_docs_then_stays_quiet(outlook: tuple[FakeMicroso
     patches_before = fake.patches
     third = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
     assert third.exit_code == 0, third.output
-    # steady state: the calendar delta and the drive delta, nothing else, no writes
-    assert sorted(r.path for r in fake.graph_requests()) == [
-        "/v1.0/me/calendarView/delta", "/v1.0/me/drive/root/delta"]
+    # steady state: the calendar delta, nothing else, no writes (docs are polled hourly)
+    assert [r.path for r in fake.graph_requests()] == ["/v1.0/me/calendarView/delta"]
     assert fake.patches == patches_before and fake.graph_requests("PUT") == []
 
 
@@ -103,7 +102,8 @@ def test_run_carries_an_item_typed_into_the_docx(outlook: tuple[FakeMicrosoft, P
         "<w:sectPr>", "<w:p><w:r><w:t>- [ ] Sam: write the migration plan</w:t></w:r></w:p>"
                       "<w:sectPr>"))
     fake.log.clear()
-    result = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    later = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(hours=2)).isoformat()
+    result = cli("--config", cfg, "run", "--now", later)
     assert result.exit_code == 0, result.output
     bodies = [json.loads(p.body)["body"]["content"] for p in fake.graph_requests("PATCH")]
     assert any("write the migration plan" in b for b in bodies)

@@ -9,7 +9,13 @@ without rewriting anything people wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
+
+# How often a cloud backend asks whether someone edited a doc (Drive / OneDrive change
+# feeds). A cron run every 15 minutes would otherwise spend a second request each time;
+# a tick in the doc reaching the next invite within the hour is fresh enough.
+POLL_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.docs.base import DocRef, DocRequest
+from calsync.docs.base import POLL_EVERY, DocRef, DocRequest
 from calsync.errors import ForbiddenError, ProviderError
 
 if TYPE_CHECKING:
@@ -33,9 +33,6 @@ LOG_HEADING = "Meeting log (newest first)"
 APP_KEY = "calsync-key"  # appProperties key carrying the relationship key
 _K_CHANGES = "gdrive.changes"  # Drive change-feed page token
 _K_POLLED = "gdrive.polled"  # when the change feed was last read (ISO)
-# A cron run every 15 minutes would otherwise cost a second request each time just to
-# learn whether someone ticked an item in a doc; once an hour is fresh enough for that.
-POLL_EVERY = timedelta(hours=1)
 _K_TEXT = "gdoc-text:"  # + file id: the doc's text as last exported
 SHARE_RETRY_DAYS = 7
 _K_SECTIONS = "gdoc-sections:"  # + file id: markers of the sections calsync added

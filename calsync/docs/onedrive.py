@@ -25,9 +25,10 @@ import json
 import re
 import urllib.parse
 import zipfile
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.docs.base import DocRef, DocRequest
+from calsync.docs.base import POLL_EVERY, DocRef, DocRequest
 from calsync.errors import ConflictError, ForbiddenError, ProviderError
 
 if TYPE_CHECKING:
@@ -185,8 +186,11 @@ def doc_path(request: DocRequest) -> str:
 class OneDriveDocs:
     """DocBackend on the calendar's Microsoft login (scope ``Files.ReadWrite``)."""
 
-    def __init__(self, graph: Graph, state: KeyValue, read_only: bool = False) -> None:
+    def __init__(
+        self, graph: Graph, state: KeyValue, read_only: bool = False, now: datetime | None = None
+    ) -> None:
         self.graph = graph
+        self.now = now
         self.state = state
         self.read_only = read_only
         self._changed_ids: set[str] | None = None
@@ -249,6 +253,12 @@ class OneDriveDocs:
         if self._changed_ids is not None or self._no_chain:
             return self._changed_ids
         link = self.state.get("onedrive:delta")
+        polled = self.state.get("onedrive:polled")
+        if link and polled and self.now is not None:
+            since = self.now - datetime.fromisoformat(polled)
+            if timedelta(0) <= since < POLL_EVERY:  # read within the hour: cached texts stand
+                self._changed_ids = set()
+                return self._changed_ids
         url = link or "/me/drive/root/delta"
         params = None if link else {"token": "latest"}
         changed: set[str] = set()
@@ -264,6 +274,8 @@ class OneDriveDocs:
                         changed.add(ident)
                 if "@odata.deltaLink" in page:
                     self.state.set("onedrive:delta", str(page["@odata.deltaLink"]))
+                    if self.now is not None:
+                        self.state.set("onedrive:polled", self.now.isoformat())
                     break
                 url = page.get("@odata.nextLink")
                 if not url:

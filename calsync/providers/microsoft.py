@@ -1004,7 +1004,7 @@ class MicrosoftProvider:
     def docs(self) -> DocBackend:
         from calsync.docs.onedrive import OneDriveDocs
 
-        return OneDriveDocs(self.graph, self.state, read_only=self.cal.read_only)
+        return OneDriveDocs(self.graph, self.state, read_only=self.cal.read_only, now=self.now)
 
     def close(self) -> None:
         self.tokens._save()
