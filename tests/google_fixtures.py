@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from calsync.config import CalendarConfig, Owner
-from calsync.providers.google import GoogleProvider, RetryPolicy
+from calsync.providers.google import GoogleProvider
+from calsync.providers.retry import RetryPolicy
 from calsync.state import MemoryState
 from tests.fakes.google import ALL_SCOPES, FakeGoogle
 

@@ -16,13 +16,11 @@ The client libraries cost ~150 ms to import, so they are imported inside functio
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import json
 import random
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +37,7 @@ from calsync.model import (
     Status,
 )
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
+from calsync.providers.retry import RetryPolicy, retry_after
 
 if TYPE_CHECKING:
     from calsync.config import CalendarConfig, Owner
@@ -83,56 +82,6 @@ _HTML = re.compile(
 def looks_like_html(text: str) -> bool:
     """Google descriptions are "HTML, but sometimes plain text": decide by the content."""
     return bool(_HTML.search(text))
-
-
-def _sleep(seconds: float) -> None:  # module-level so tests can patch it
-    time.sleep(seconds)
-
-
-class RetryPolicy:
-    """Capped exponential backoff with jitter, honouring ``Retry-After``.
-
-    ``sleep`` and ``rand`` are injectable; ``budget`` caps the total sleep of one call so
-    a cron run ends.
-    """
-
-    def __init__(
-        self,
-        *,
-        tries: int = 6,
-        base: float = 1.0,
-        cap: float = 32.0,
-        budget: float = 120.0,
-        sleep: Callable[[float], None] | None = None,
-        rand: Callable[[], float] | None = None,
-    ) -> None:
-        self.tries, self.base, self.cap, self.budget = tries, base, cap, budget
-        self._sleep = sleep
-        self._rand = rand or random.random
-
-    def sleep(self, seconds: float) -> None:
-        (self._sleep or _sleep)(seconds)
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        step: float = min(self.cap, self.base * (2**attempt))
-        return step * (0.5 + self._rand() / 2)  # jitter: 50–100 % of the step
-
-
-def _retry_after(value: str | None, now: Callable[[], datetime]) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now()).total_seconds())
 
 
 def error_reason(exc: Any) -> str | None:
@@ -322,9 +271,7 @@ class Session:
                 )
                 if not (retry and transient):
                     raise
-                wait = policy.delay(
-                    attempt, _retry_after(exc.resp.get("retry-after"), lambda: datetime.now(UTC))
-                )
+                wait = policy.delay(attempt, retry_after(exc.resp.get("retry-after")))
                 failure: str = f"HTTP {status} {reason or ''}".strip()
             except (OSError, TransportError, httplib2.HttpLib2Error) as exc:
                 if not retry:

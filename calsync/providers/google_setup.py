@@ -70,7 +70,8 @@ def _verify(token_file: Path, existing: dict[str, Any], calendar_id: str) -> str
     Returns the owner's address when it is the primary calendar (its summary is the address).
     """
     from calsync.errors import ProviderError
-    from calsync.providers.google import RetryPolicy, Session
+    from calsync.providers.google import Session
+    from calsync.providers.retry import RetryPolicy
 
     api_url = existing.get("api_url")
     session = Session(token_file, api_url if isinstance(api_url, str) else None,

@@ -22,16 +22,14 @@ only) honouring ``Retry-After``, with an injectable sleep.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import fcntl
 import json
 import os
-import random
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +46,7 @@ from calsync.model import (
 )
 from calsync.paths import write_private
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
+from calsync.providers.retry import RetryPolicy, retry_after
 
 if TYPE_CHECKING:
     import httpx
@@ -242,27 +241,6 @@ class GraphError(ProviderError):
         self.code = code
 
 
-@dataclass
-class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 1.0
-    max_delay: float = 60.0
-    max_total_sleep: float = 300.0
-
-
-def _retry_after(value: str | None, now: Callable[[], float]) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now())
-
-
 class Graph:
     """A small Graph client: bearer auth with one refresh on 401, limits, retries."""
 
@@ -280,12 +258,10 @@ class Graph:
 
         self.base = base_url.rstrip("/")
         self.tokens = tokens
-        self.sleep = sleep
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or RetryPolicy(sleep=sleep)
         self.requests = 0  # count of HTTP requests sent to Graph (for `status` and benchmarks)
         self._token: str | None = None
         self._slots = _mailbox_slots(f"{self.base}|{tokens.cal.client_id}|{mailbox}")
-        self._rng = random.Random()
         verify: Any = True
         ca = ca_bundle()
         if ca:
@@ -345,11 +321,11 @@ class Graph:
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.ConnectError) and "CERTIFICATE" in str(exc):
                     raise ProviderError(f"Microsoft Graph: TLS: {_short(exc)}") from None
-                if retry and attempt < self.policy.attempts:
-                    delay = self._backoff(attempt)
-                    if slept + delay <= self.policy.max_total_sleep:
+                if retry and attempt < self.policy.tries:
+                    delay = self.policy.delay(attempt - 1, None)
+                    if slept + delay <= self.policy.budget:
                         slept += delay
-                        self.sleep(delay)
+                        self.policy.sleep(delay)
                         continue
                 raise ProviderError(f"Microsoft Graph unreachable: {type(exc).__name__}") from None
             status = resp.status_code
@@ -357,21 +333,15 @@ class Graph:
                 refreshed = True
                 self._token = self.tokens.token(force_refresh=True)
                 continue
-            if status in (429, 503, 504) and retry and attempt < self.policy.attempts:
-                hinted = _retry_after(resp.headers.get("Retry-After"), time.time)
-                delay = self._backoff(attempt) if hinted is None else hinted
-                delay = min(delay, self.policy.max_delay)
-                if slept + delay <= self.policy.max_total_sleep:
+            if status in (429, 503, 504) and retry and attempt < self.policy.tries:
+                delay = self.policy.delay(attempt - 1, retry_after(resp.headers.get("Retry-After")))
+                if slept + delay <= self.policy.budget:
                     slept += delay
-                    self.sleep(delay)
+                    self.policy.sleep(delay)
                     continue
             if status < 400 or status in ok:
                 return resp
             raise self._error(method, path, resp)
-
-    def _backoff(self, attempt: int) -> float:
-        cap = min(self.policy.max_delay, self.policy.base_delay * 2.0 ** (attempt - 1))
-        return float(cap / 2 + self._rng.uniform(0, cap / 2))
 
     def _error(self, method: str, path: str, resp: httpx.Response) -> GraphError:
         code, message = "", ""
