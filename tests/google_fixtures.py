@@ -5,7 +5,6 @@ Import them into a test module with ``from tests.google_fixtures import *``.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,32 +19,10 @@ from calsync.providers.retry import RetryPolicy
 from calsync.state import MemoryState
 from tests.fakes.google import ALL_SCOPES, FakeGoogle
 
-__all__ = ["fake_google", "google_no_network", "gcal", "GEnv", "Sleeps"]
-
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", None}
-
+__all__ = ["fake_google", "gcal", "GEnv", "Sleeps"]
 
 @pytest.fixture
-def google_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail loudly on any non-loopback resolve or connect (also without the conftest guard)."""
-    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host not in _LOOPBACK:
-            raise RuntimeError(f"test tried to resolve {host!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    def connect(self: socket.socket, address: Any) -> Any:
-        if isinstance(address, tuple) and address[0] not in _LOOPBACK:
-            raise RuntimeError(f"test tried to connect to {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(socket.socket, "connect", connect)
-
-
-@pytest.fixture
-def fake_google(google_no_network: None) -> Iterator[FakeGoogle]:
+def fake_google() -> Iterator[FakeGoogle]:
     with FakeGoogle() as fake:
         yield fake
 

@@ -5,7 +5,6 @@ Import them into a test module with ``from tests.microsoft_fixtures import *``.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,29 +17,7 @@ from calsync.config import CalendarConfig, Owner, load
 from calsync.state import MemoryState
 from tests.fakes.microsoft import FakeMicrosoft, make_tls
 
-__all__ = ["ms_tls", "fake_ms", "trust_ca", "ms_no_network", "ms_env", "MsEnv", "no_sleep"]
-
-_LOOPBACK = {"127.0.0.1", "localhost", "::1", None}
-
-
-@pytest.fixture
-def ms_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail loudly on any non-loopback resolve or connect (msal's instance discovery...)."""
-    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host not in _LOOPBACK:
-            raise RuntimeError(f"test tried to resolve {host!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    def connect(self: socket.socket, address: Any) -> Any:
-        if isinstance(address, tuple) and address[0] not in _LOOPBACK:
-            raise RuntimeError(f"test tried to connect to {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(socket.socket, "connect", connect)
-
+__all__ = ["ms_tls", "fake_ms", "trust_ca", "ms_env", "MsEnv", "no_sleep"]
 
 @pytest.fixture(scope="session")
 def ms_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, Path]:
@@ -58,7 +35,7 @@ def trust_ca(monkeypatch: pytest.MonkeyPatch, ms_tls: tuple[Any, Any, Path]) -> 
 
 
 @pytest.fixture
-def fake_ms(ms_tls: tuple[Any, Any, Path], ms_no_network: None) -> Iterator[FakeMicrosoft]:
+def fake_ms(ms_tls: tuple[Any, Any, Path]) -> Iterator[FakeMicrosoft]:
     fake = FakeMicrosoft().start(ms_tls[1])
     yield fake
     fake.stop()

@@ -24,7 +24,7 @@ from calsync.providers.ics import IcsProvider
 from calsync.state import MemoryState
 from tests.conftest import corpus_files
 from tests.fakes.microsoft import FakeMicrosoft
-from tests.microsoft_fixtures import ms_no_network, ms_tls, trust_ca  # noqa: F401
+from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
 
 
 def window_for(text: str) -> Window:
@@ -108,7 +108,7 @@ def graph_login(ms_tls: Any, tmp_path_factory: pytest.TempPathFactory,  # noqa: 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_corpus_file_reads_the_same_through_graph(
     path: Path, graph_login: tuple[FakeMicrosoft, Path], trust_ca: Path,  # noqa: F811
-    ms_no_network: None,  # noqa: F811
+     # noqa: F811
 ) -> None:
     from calsync.providers.microsoft import MicrosoftProvider
 

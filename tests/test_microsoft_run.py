@@ -13,11 +13,11 @@ import pytest
 from tests.conftest import SCENARIOS
 from tests.fakes.microsoft import TEAMS_BODY, FakeMicrosoft
 from tests.helpers import SCENARIO_NOW, cli
-from tests.microsoft_fixtures import ms_no_network, ms_tls, trust_ca  # noqa: F401
+from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
 
 
 @pytest.fixture
-def outlook(ms_tls: Any, ms_no_network: None, trust_ca: Path,  # noqa: F811
+def outlook(ms_tls: Any, trust_ca: Path,  # noqa: F811
             tmp_path: Path) -> Iterator[tuple[FakeMicrosoft, Path]]:
     from calsync.providers.microsoft_setup import setup
 

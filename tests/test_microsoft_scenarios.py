@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import SCENARIOS
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.helpers import SCENARIO_NOW, by_counterpart, status_json
-from tests.microsoft_fixtures import ms_no_network, ms_tls, trust_ca  # noqa: F401
+from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
 
 IGNORED = {"provider", "calendar", "series"}  # ids differ by provider, by design
 # Graph has no CUTYPE=GROUP: a distribution list on an invite is an attendee like any
@@ -21,7 +21,7 @@ GROUP_ADDRESSES = {"team@example.com"}
 
 
 @pytest.fixture
-def scenario_fake(ms_tls: Any, ms_no_network: None) -> Iterator[FakeMicrosoft]:  # noqa: F811
+def scenario_fake(ms_tls: Any) -> Iterator[FakeMicrosoft]:  # noqa: F811
     fake = FakeMicrosoft(user_email="me@example.com", user_name="Me Owner").start(ms_tls[1])
     yield fake
     fake.stop()
