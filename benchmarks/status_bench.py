@@ -1,5 +1,6 @@
-"""Wall time and peak memory of `calsync status` on a synthetic 200-series calendar,
-and the cost of `calsync --help` (which must import no provider library).
+"""Wall time and peak memory of `calsync status` and `calsync run` on a synthetic
+200-series calendar, and the cost of `calsync --help` (which must import no provider
+library).
 
 Run: .venv/bin/python benchmarks/status_bench.py [--series 200] [--years 3] [--repeat 5]
 """
@@ -58,10 +59,19 @@ def main() -> None:
              "print([m for m in ('googleapiclient','msal','httpx','icalendar') if m in sys.modules])"],
             capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1]
         size = (folder / "cal.ics").stat().st_size
+        run = [exe, "--config", str(folder / "config.toml"), "run", "--now", NOW]
+        first_run = timed(run, env)  # writes the next occurrence of every series
+        written = (folder / "cal.ics").stat().st_size
+        steady = [timed(run, env) for _ in range(args.repeat)]
+        unchanged = (folder / "cal.ics").stat().st_size == written
     med = statistics.median
     print(f"calendar: {args.series} weekly series over {args.years} years, {size / 1024:.0f} KiB")
     print(f"status (180-day window): median {med(s[0] for s in status):.3f} s, "
           f"peak RSS {max(s[1] for s in status) / 1024:.0f} MiB over {args.repeat} runs")
+    print(f"run, first (writes the next occurrence of {args.series} series): {first_run[0]:.3f} s, "
+          f"peak RSS {first_run[1] / 1024:.0f} MiB; file {size / 1024:.0f} → {written / 1024:.0f} KiB")
+    print(f"run, steady state: median {med(s[0] for s in steady):.3f} s over {args.repeat} runs; "
+          f"file unchanged: {unchanged}")
     print(f"--help: median {med(h[0] for h in helps) * 1000:.0f} ms "
           f"(bare python: {med(b[0] for b in bare) * 1000:.0f} ms); heavy modules imported: {probe}")
 
