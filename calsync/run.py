@@ -103,9 +103,13 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> R
                     continue
                 try:
                     _calendar(ctx, item, report)
-                    item.provider.close()
                 except CalsyncError as exc:
                     report.failures.append(Failure(item.calendar.name, exc))
+                finally:  # what was read stays valid: save sync state, close connections
+                    try:
+                        item.provider.close()
+                    except CalsyncError as exc:
+                        report.failures.append(Failure(item.calendar.name, exc))
         finally:
             if dry_run:
                 store.db.execute("ROLLBACK")
