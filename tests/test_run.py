@@ -273,3 +273,54 @@ def test_tick_inside_the_upcoming_block_is_kept(example: Path) -> None:
                  if uid.startswith("alice") and start.date().isoformat() == "2026-11-26")
     block = block_of(alice.description.text)
     assert "conference budget" not in block and "draft the Q1 onboarding plan" in block
+
+
+def _calendar_with(tmp_path: Path, vtimezone: str, tzid_param: str) -> Path:
+    cal = tmp_path / "cal.ics"
+    cal.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Microsoft Corporation//Outlook 16.0//EN\r\n"
+        + vtimezone
+        + "BEGIN:VEVENT\r\nUID:w-1\r\nSUMMARY:Sam 1on1\r\n"
+        f"DTSTART;{tzid_param}:20261001T100000\r\nDTEND;{tzid_param}:20261001T103000\r\n"
+        "RRULE:FREQ=WEEKLY\r\nORGANIZER:mailto:me@example.com\r\n"
+        "ATTENDEE;CN=Sam:mailto:sam@example.com\r\nDESCRIPTION:Our weekly.\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('[owner]\nemail = "me@example.com"\n\n[[calendars]]\npath = "cal.ics"\n'
+                      '[agenda]\ndocs_dir = "docs"\n')
+    return config
+
+
+def _vtimezone(name: str, offset: str) -> str:
+    return (f"BEGIN:VTIMEZONE\r\nTZID:{name}\r\nBEGIN:STANDARD\r\nDTSTART:16010101T000000\r\n"
+            f"TZOFFSETFROM:{offset}\r\nTZOFFSETTO:{offset}\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
+
+
+@pytest.mark.parametrize(
+    ("vtimezone", "param"),
+    [
+        # an Outlook TZID with ":" and "," must stay quoted in the override
+        (_vtimezone('"(UTC+01:00) Amsterdam, Berlin, Bern, Rome"', "+0100"),
+         'TZID="(UTC+01:00) Amsterdam, Berlin, Bern, Rome"'),
+        # a Windows zone name whose VTIMEZONE rules are wrong (khal #714)
+        (_vtimezone("W. Europe Standard Time", "+0000"), "TZID=W. Europe Standard Time"),
+    ],
+)
+def test_override_round_trips_and_is_not_duplicated(tmp_path: Path, vtimezone: str,
+                                                     param: str) -> None:
+    config = _calendar_with(tmp_path, vtimezone, param)
+    cal = tmp_path / "cal.ics"
+    first = cli("--config", config, "run", "--now", EXAMPLE_NOW)
+    assert first.exit_code == 0 and "wrote agenda: Sam" in first.stdout
+    text = cal.read_bytes().decode().replace("\r\n ", "")
+    assert f"RECURRENCE-ID;{param}:20261126T100000" in text
+    # a tick in the doc changes the block: the same override is edited, not a second one
+    doc = next((tmp_path / "docs").glob("*.md"))
+    doc.write_text(doc.read_text() + "\n- [ ] Sam: new item\n")
+    later = (NOW + timedelta(hours=1)).isoformat()
+    second = cli("--config", config, "run", "--now", later)
+    assert second.exit_code == 0 and "Traceback" not in second.output
+    assert "skipped event" not in second.stderr
+    text = cal.read_bytes().decode().replace("\r\n ", "")
+    assert text.count("RECURRENCE-ID") == 1 and "Sam: new item" in text

@@ -99,13 +99,17 @@ def _edit(
         chunk = text[begin:end]
         if uid not in _unfold(chunk):
             continue
-        comp = icalendar.Event.from_ical(chunk)
-        if str(comp.get("UID")) != uid:
+        try:
+            comp = icalendar.Event.from_ical(chunk)
+            if str(comp.get("UID")) != uid:
+                continue
+            own_rid = comp.get("RECURRENCE-ID")
+            own = own_rid.dt if own_rid is not None else None
+        except Exception:  # a component the reader skipped as broken: not ours to touch
             continue
-        own_rid = comp.get("RECURRENCE-ID")
         if own_rid is None:
             master = (begin, end, comp)
-        elif rid is not None and _same_instant(own_rid.dt, rid):
+        elif rid is not None and own is not None and _same_instant(own, rid):
             target = (begin, end, comp)
     if rid is None:
         target = master
@@ -113,7 +117,10 @@ def _edit(
         return WriteResult(WriteStatus.GONE, detail=f"UID {uid} is no longer in the file")
     source = target or master
     assert source is not None
-    desc = str(source[2].get("DESCRIPTION", ""))
+    desc = source[2].get("DESCRIPTION", "")
+    if isinstance(desc, list):
+        return WriteResult(WriteStatus.FORBIDDEN, detail="the event has several DESCRIPTIONs")
+    desc = str(desc)
     before = Body(desc, html=occ.description.html)
     after = splice(before)
     if after is None:
@@ -124,8 +131,20 @@ def _edit(
         return text[:begin] + chunk + text[end:], before, after
     assert master is not None and rid is not None
     begin, end, comp = master
-    override = _override(text[begin:end], comp, occ, rid, after.text, newline)
+    override = _override(text[begin:end], occ, rid, after.text, newline)
+    if not _readable(override, uid):
+        return WriteResult(WriteStatus.FORBIDDEN, detail="could not build a valid override")
     return text[:end] + override + text[end:], before, after
+
+
+def _readable(chunk: str, uid: str) -> bool:
+    """Never write what the reader could not read back."""
+    try:
+        comp: Any = icalendar.Event.from_ical(chunk)
+        ok = str(comp.get("UID")) == uid and not getattr(comp, "errors", None)
+        return ok and comp["RECURRENCE-ID"].dt is not None and comp["DTSTART"].dt is not None
+    except Exception:
+        return False
 
 
 def _vevent_spans(text: str) -> list[tuple[int, int]]:
@@ -144,11 +163,17 @@ def _unfold(chunk: str) -> str:
 
 
 def _same_instant(value: date | datetime, rid: datetime) -> bool:
+    """Whether an override's RECURRENCE-ID names the instance ``rid``.
+
+    The wall clock decides as well as the instant: the reader swaps a Windows-named
+    VTIMEZONE for its IANA zone, so the two can disagree on the offset, never on the
+    local time written in the file.
+    """
     if not isinstance(value, datetime):
         return value == rid.date()
-    if value.tzinfo is None:
-        return value == rid.replace(tzinfo=None)
-    return value == rid
+    return value.replace(tzinfo=None) == rid.replace(tzinfo=None) or (
+        value.tzinfo is not None and value == rid
+    )
 
 
 def _logical_lines(chunk: str) -> list[str]:
@@ -215,12 +240,10 @@ def _split_value(line: str) -> tuple[str, str]:
     return line, ""
 
 
-def _override(
-    master_chunk: str, master: Any, occ: Occurrence, rid: datetime, value: str, newline: str
-) -> str:
+def _override(master_chunk: str, occ: Occurrence, rid: datetime, value: str, newline: str) -> str:
     """A RECURRENCE-ID override for one instance, copied from the master's properties."""
-    start_prop = master["DTSTART"]
     kept, nested = [], []
+    start_line = "DTSTART:"
     depth = 0
     for line in _logical_lines(master_chunk):
         name = _name(line)
@@ -231,25 +254,34 @@ def _override(
             continue
         if depth > 1:
             nested.append(line)
+        elif name == "DTSTART":
+            start_line = _unfold(line).rstrip("\r\n")
         elif name not in _NOT_COPIED:
             kept.append(line if line.endswith("\n") else line + newline)
     stamp = [
-        _when("RECURRENCE-ID", rid, start_prop, newline),
-        _when("DTSTART", occ.start, start_prop, newline),
-        _when("DTEND", occ.end, start_prop, newline),
+        _when("RECURRENCE-ID", rid, start_line, newline),
+        _when("DTSTART", occ.start, start_line, newline),
+        _when("DTEND", occ.end, start_line, newline),
         _description_line("DESCRIPTION", value, newline),
     ]
     return f"BEGIN:VEVENT{newline}" + "".join(kept + stamp + nested) + f"END:VEVENT{newline}"
 
 
-def _when(name: str, value: datetime, like: Any, newline: str) -> str:
-    """Format ``value`` the way the master's DTSTART is written (date, TZID, UTC, floating)."""
-    original = like.dt
-    if not isinstance(original, datetime):
-        return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}{newline}"
-    tzid = like.params.get("TZID")
-    if original.tzinfo is None:
-        return f"{name}:{value.strftime('%Y%m%dT%H%M%S')}{newline}"
-    if tzid:  # the occurrence's times are already in the event's own zone
-        return f"{name};TZID={tzid}:{value.strftime('%Y%m%dT%H%M%S')}{newline}"
-    return f"{name}:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}{newline}"
+def _when(name: str, value: datetime, dtstart: str, newline: str) -> str:
+    """``value`` written the way the master writes DTSTART (its exact parameters).
+
+    Copying the parameter text keeps a quoted Outlook TZID such as
+    ``"(UTC+01:00) Amsterdam, Berlin"`` intact.
+    """
+    params, raw = _split_value(dtstart)
+    params = params[len("DTSTART"):]
+    upper = params.upper()
+    if "VALUE=DATE" in upper and "VALUE=DATE-TIME" not in upper:
+        stamp = value.strftime("%Y%m%d")
+    elif "TZID=" in upper:  # the occurrence's times are already in the event's own zone
+        stamp = value.strftime("%Y%m%dT%H%M%S")
+    elif raw.strip().upper().endswith("Z"):
+        stamp = value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    else:  # floating: the wall clock the reader gave it
+        stamp = value.strftime("%Y%m%dT%H%M%S")
+    return fold(f"{name}{params}:{stamp}", newline)
