@@ -306,8 +306,25 @@ def _agenda(r: _Reader, t: Mapping[str, Any]) -> Agenda:
         cadence_note=r.get(t, "cadence_note", p, bool, False),
         template=r.choice(t, "template", p, ("default", "grow"), "default"),
         docs_dir=r.path_(t, "docs_dir", p),
-        doc_url_template=r.get(t, "doc_url_template", p, str, None),
+        doc_url_template=_url_template(r, t, p),
     )
+
+
+def _url_template(r: _Reader, t: Mapping[str, Any], p: str) -> str | None:
+    value: str | None = r.get(t, "doc_url_template", p, str, None)
+    if value is None:
+        return None
+    import string
+
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+    except ValueError as exc:
+        return r.fail(p + "doc_url_template", f"not a valid template: {exc}")  # type: ignore[no-any-return]
+    unknown = fields - {"slug", "counterpart", "file"}
+    if unknown:
+        r.fail(p + "doc_url_template",
+               f"unknown placeholder {{{sorted(unknown)[0]}}} (use {{slug}}, {{counterpart}}, {{file}})")
+    return value
 
 
 _COMMON = {"name", "provider", "read_only"}

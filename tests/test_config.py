@@ -102,3 +102,13 @@ def test_example_config_parses_and_documents_every_key() -> None:
             assert f"{f.name} =" in text, f"{cls.__name__}.{f.name} undocumented"
     for f in fields(CalendarConfig):
         assert f"{f.name} =" in text, f"calendars.{f.name} undocumented"
+
+
+def test_doc_url_template_placeholders_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + '\n[agenda]\ndoc_url_template = "https://wiki/{user}"\n')
+    with pytest.raises(ConfigError, match=r"agenda\.doc_url_template: unknown placeholder \{user\}"):
+        load(path)
+    path.write_text(MINIMAL + '\n[agenda]\ndoc_url_template = "https://wiki/{slug"\n')
+    with pytest.raises(ConfigError, match=r"agenda\.doc_url_template: not a valid template"):
+        load(path)

@@ -8,6 +8,7 @@ the meeting-log anchor. What people wrote is never rewritten.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -20,13 +21,22 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "doc"
 
 
+def doc_name(counterpart: str) -> str:
+    """A file stem unique per address: the address itself where it is filename-safe."""
+    address = counterpart.lower()
+    if re.fullmatch(r"[a-z0-9][a-z0-9._+\-]*@[a-z0-9.\-]+", address):
+        return address
+    digest = hashlib.sha256(address.encode()).hexdigest()[:10]
+    return f"{slug(address)}-{digest}"  # distinct addresses never share a doc
+
+
 class LocalDocs:
     def __init__(self, folder: Path, url_template: str | None = None) -> None:
         self.folder = folder
         self.url_template = url_template
 
     def _path(self, request: DocRequest) -> Path:
-        return self.folder / f"{slug(request.counterpart)}.md"
+        return self.folder / f"{doc_name(request.counterpart)}.md"
 
     def ensure(self, request: DocRequest) -> DocRef:
         path = self._path(request)
@@ -34,15 +44,16 @@ class LocalDocs:
             _write(path, request.template)
         if self.url_template:
             url = self.url_template.format(
-                slug=slug(request.counterpart), counterpart=request.counterpart, file=path.name
+                slug=path.stem, counterpart=request.counterpart, file=path.name
             )
         else:
             url = path.resolve().as_uri()
         return DocRef(id=str(path), url=url)
 
     def read_text(self, doc: DocRef) -> str:
-        try:
-            return Path(doc.id).read_text(encoding="utf-8")
+        try:  # newline="": a CRLF doc stays CRLF when a section is inserted
+            with open(doc.id, encoding="utf-8", newline="") as fh:
+                return fh.read()
         except (OSError, UnicodeDecodeError) as exc:
             raise ProviderError(f"{doc.id}: cannot read the shared doc: {exc}") from None
 
@@ -54,16 +65,17 @@ class LocalDocs:
         lines = content.splitlines()
         if marker.strip() in (line.strip() for line in lines):
             return False
-        section = text if text.endswith("\n") else text + "\n"
+        newline = "\r\n" if "\r\n" in content else "\n"
+        section = (text if text.endswith("\n") else text + "\n").replace("\n", newline)
         anchor = content.find(DOC_LOG_ANCHOR)
         if anchor >= 0:
             cut = content.find("\n", anchor)
             cut = len(content) if cut < 0 else cut + 1
-            head = content[:cut] if content[:cut].endswith("\n") else content[:cut] + "\n"
-            new = head + "\n" + section + content[cut:]
+            head = content[:cut] if content[:cut].endswith("\n") else content[:cut] + newline
+            new = head + newline + section + content[cut:]
         else:  # the anchor was deleted: add at the end rather than guess
-            sep = "" if not content or content.endswith("\n\n") else (
-                "\n" if content.endswith("\n") else "\n\n")
+            sep = "" if not content or content.endswith(newline * 2) else (
+                newline if content.endswith("\n") else newline * 2)
             new = content + sep + section
         if self.read_text(doc) != content:  # changed while we worked: next run retries
             return False
