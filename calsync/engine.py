@@ -28,13 +28,14 @@ class RelationshipStatus:
 
     @property
     def role(self) -> str:
-        """The owner's role, from the next planned meeting (else the latest one)."""
-        occs = self.relationship.occurrences
-        live = [o for o in occs if not o.cancelled]
-        nxt = self.cadence.next
-        pick = next((o for o in live if nxt is not None and o.start >= nxt), None)
-        pick = pick or (live[-1] if live else occs[-1])
-        return "organizer" if pick.organizer_is_self else "attendee"
+        """The owner's role: organizer when they organize most of the pair's meetings.
+
+        A majority, not the next meeting alone, so a one-off meeting the report sets up
+        does not turn the owner's weekly 1on1 into someone else's.
+        """
+        live = [o for o in self.relationship.occurrences if not o.cancelled]
+        mine = sum(1 for o in live if o.organizer_is_self)
+        return "organizer" if live and mine * 2 >= len(live) else "attendee"
 
 
 @dataclass

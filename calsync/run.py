@@ -153,8 +153,10 @@ def _warn_once(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: Run
 def next_occurrence(
     status: RelationshipStatus, now: datetime, horizon: timedelta
 ) -> Occurrence | None:
+    """The first occurrence inside the horizon that calsync may write (the owner organizes it)."""
     for occ in status.relationship.occurrences:
-        if now < occ.start <= now + horizon and not occ.cancelled:
+        if (now < occ.start <= now + horizon and not occ.cancelled
+                and occ.organizer_is_self is True and occ.writable):
             return occ
     return None
 
@@ -174,7 +176,7 @@ def _relationship(
     config, now, store = ctx.config, ctx.now, ctx.store
     rel = status.relationship
     target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days))
-    if target is None or target.organizer_is_self is not True or not target.writable:
+    if target is None:
         return None
     key = f"{item.calendar.name}:{rel.counterpart}"
     doc_state = store.namespace("docs")

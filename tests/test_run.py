@@ -324,3 +324,17 @@ def test_override_round_trips_and_is_not_duplicated(tmp_path: Path, vtimezone: s
     assert "skipped event" not in second.stderr
     text = cal.read_bytes().decode().replace("\r\n ", "")
     assert text.count("RECURRENCE-ID") == 1 and "Sam: new item" in text
+
+
+def test_one_off_meeting_by_the_report_does_not_hide_the_weekly(example: Path) -> None:
+    cal = example.parent / "calendar.ics"
+    cal.write_text(cal.read_text().replace("END:VCALENDAR", (
+        "BEGIN:VEVENT\nUID:alice-asks@example.com\nSUMMARY:Quick question\n"
+        "DTSTART;TZID=Europe/Berlin:20261125T140000\nDTEND;TZID=Europe/Berlin:20261125T141500\n"
+        "ORGANIZER;CN=Alice Chen:mailto:alice@example.com\n"
+        "ATTENDEE;CN=Mia Manager:mailto:mia@example.com\nEND:VEVENT\nEND:VCALENDAR")))
+    status = cli("--config", example, "status", "--now", EXAMPLE_NOW, "--format", "json")
+    alice = next(r for r in json.loads(status.stdout)["relationships"]
+                 if r["counterpart"] == "alice@example.com")
+    assert alice["role"] == "organizer"
+    assert "wrote agenda: Alice Chen, Thu 2026-11-26 10:00" in run(example)[1]
