@@ -141,3 +141,21 @@ def test_concurrent_change_is_spliced_again(cal: Path) -> None:
     assert provider(cal).write_description(occ, splice, "t").status is WriteStatus.WRITTEN
     assert len(calls) == 2 and calls[1].endswith("topics!")
     assert find(cal, "Alice", occ.start).description.text.endswith("topics!")
+
+
+def test_read_only_file_is_left_alone(cal: Path) -> None:
+    occ = find(cal, "Alice", datetime(2026, 11, 26, 10, tzinfo=BERLIN))
+    data = cal.read_bytes()
+    cal.chmod(0o444)
+    with pytest.raises(CalendarFileError, match=r"calendar\.ics: the file is read-only"):
+        provider(cal).write_description(occ, prepend("NO"), "t")
+    assert cal.read_bytes() == data
+
+
+def test_symlinked_calendar_updates_the_target(cal: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.ics"
+    link.symlink_to(cal)
+    occ = find(link, "Alice", datetime(2026, 11, 26, 10, tzinfo=BERLIN))
+    assert provider(link).write_description(occ, prepend("AGENDA\n"), "t").status is WriteStatus.WRITTEN
+    assert link.is_symlink()
+    assert find(cal, "Alice", occ.start).description.text.startswith("AGENDA\n")

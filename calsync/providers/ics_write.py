@@ -40,7 +40,7 @@ def write_occurrence(provider: IcsProvider, occ: Occurrence, splice: Splice) -> 
     if occ.organizer_is_self is False:
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
     ref = IcsRef.loads(occ.ref)
-    path = Path(ref.file)
+    path = Path(ref.file).resolve()  # through a symlink: replace the file, not the link
     rid = datetime.fromisoformat(ref.recurrence_id) if ref.recurrence_id else None
     for _ in range(2):
         raw = _read(path)
@@ -72,8 +72,10 @@ def _read(path: Path) -> bytes:
 
 def _replace(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.calsync-tmp")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise CalendarFileError(f"{path}: the file is read-only; it was left unchanged")
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
