@@ -392,31 +392,28 @@ def _insert(text: str, block: str, html: bool) -> str:
 
 
 def splice(body: Body, a: AgendaInput) -> Body | None:
-    """The description with the block rendered for ``a`` in it; None when nothing would change
-    (the one block there equals the rendered one; in plain text, CRLF line ends count as LF).
+    """The description with the block rendered for ``a`` in it; None when it must not change.
 
-    One complete block: its span is replaced. Several: the first is replaced and the later
-    ones are removed (only their marker-to-marker spans). None: the block is inserted at
-    the top (plain text, followed by a blank line) or right after ``<body …>`` (HTML,
-    followed by ``<br>``). Stray markers stay as text. Nothing outside the spans changes.
+    One complete block: its span is replaced (None when it already equals the rendered
+    one; in plain text, CRLF line ends count as LF). None: the block is inserted at the
+    top (plain text, followed by a blank line) or right after ``<body …>`` (HTML, followed
+    by ``<br>``). Several complete blocks (someone pasted an old agenda and may have
+    written into it): which one is calsync's cannot be told, so nothing changes, and the
+    caller says so. Stray markers stay as text. Nothing outside the span changes.
     """
     text = body.text
     block = render(a, body.html)
     blocks = find_blocks(text, body.html)
     if not blocks:
         return Body(_insert(text, block, body.html), body.html)
-    (s, e), rest = blocks[0], blocks[1:]
+    if len(blocks) > 1:
+        return None
+    s, e = blocks[0]
     current = text[s:e]
     # A server that stores plain text with CRLF line ends holds the same block: no rewrite.
-    if not rest and (current == block or (not body.html and current.replace("\r\n", "\n") == block)):
+    if current == block or (not body.html and current.replace("\r\n", "\n") == block):
         return None
-    out = [text[:s], block]
-    pos = e
-    for bs, be in rest:
-        out.append(text[pos:bs])
-        pos = be
-    out.append(text[pos:])
-    return Body("".join(out), body.html)
+    return Body(text[:s] + block + text[e:], body.html)
 
 
 # --- the shared doc -------------------------------------------------------------------------

@@ -213,6 +213,11 @@ def _relationship(
         marker, section = agenda.doc_section(data)
         docs.add_section(doc, marker, section)
 
+    if len(agenda.find_blocks(target.description.text, target.description.html)) > 1:
+        return Change(item.calendar.name, rel.counterpart, rel.name, target.start,
+                      WriteStatus.CONFLICT, doc_url=doc_url,
+                      detail="the invite holds more than one calsync agenda block (pasted?); "
+                             "remove all but one and calsync will update it again")
     expected = agenda.splice(target.description, data)
     if expected is None:
         return None

@@ -338,3 +338,21 @@ def test_one_off_meeting_by_the_report_does_not_hide_the_weekly(example: Path) -
                  if r["counterpart"] == "alice@example.com")
     assert alice["role"] == "organizer"
     assert "wrote agenda: Alice Chen, Thu 2026-11-26 10:00" in run(example)[1]
+
+
+def test_two_blocks_in_an_invite_are_left_alone_with_a_warning(example: Path) -> None:
+    run(example)
+    cal = example.parent / "calendar.ics"
+    text = cal.read_text()
+    pasted = (f"{agenda.BEGIN}\\nlast week's agenda with MY NOTES\\n{agenda.END}\\n"
+              .replace(",", "\\,"))
+    text = text.replace("DESCRIPTION:--- calsync agenda", "DESCRIPTION:" + pasted + "--- calsync agenda", 1)
+    cal.write_text(text)
+    data = cal.read_bytes()
+    later = (NOW + timedelta(hours=1)).isoformat()
+    doc = next((example.parent / "docs").glob("alice*.md"))
+    doc.write_text(doc.read_text() + "\n- [ ] Alice: another item\n")  # the block would change
+    result = cli("--config", example, "run", "--now", later)
+    assert result.exit_code == 0
+    assert "not written (conflict): the invite holds more than one calsync agenda block" in result.stderr
+    assert cal.read_bytes() == data
