@@ -138,3 +138,19 @@ def test_floating_times_at_the_window_edge(corpus: Path) -> None:
     window = Window(datetime(2016, 10, 3, tzinfo=UTC), datetime(2016, 10, 4, 8, tzinfo=UTC))
     starts = [o.start.astimezone(UTC).isoformat() for o in _fetch(corpus, path.name, window)]
     assert starts == ["2016-10-03T06:00:00+00:00", "2016-10-04T06:00:00+00:00"]
+
+
+def test_exdates_off_the_rule_are_not_cancellations(tmp_path: Path) -> None:
+    f = tmp_path / "x.ics"
+    f.write_text(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:s1\nSUMMARY:1on1\n"
+        "DTSTART;TZID=Europe/Berlin:20261001T100000\nDTEND;TZID=Europe/Berlin:20261001T103000\n"
+        "RRULE:FREQ=WEEKLY;UNTIL=20261105T090000Z\n"
+        # after UNTIL, after UNTIL, wrong time of day, and one real instance
+        "EXDATE;TZID=Europe/Berlin:20261112T100000,20261119T100000,20261015T110000,"
+        "20261022T100000\nEND:VEVENT\nEND:VCALENDAR\n"
+    )
+    occs = provider(f).fetch(ALL_TIME).occurrences
+    removed = [o.start.isoformat() for o in occs if o.removed]
+    assert removed == ["2026-10-22T10:00:00+02:00"]
+    assert len([o for o in occs if not o.removed]) == 5  # Oct 1, 8, 15, 29, Nov 5

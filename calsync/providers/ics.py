@@ -161,7 +161,7 @@ class IcsProvider:
                 yield occ
         for master in events:
             if master.get("RECURRENCE-ID") is None and master.get("EXDATE") is not None:
-                yield from self._removed(master, file, window, seen)
+                yield from self._removed(master, file, window, seen, cal)
 
     def _expand(
         self,
@@ -231,17 +231,20 @@ class IcsProvider:
         )
 
     def _removed(
-        self, master: Any, file: Path, window: Window, seen: set[tuple[str, str]]
+        self, master: Any, file: Path, window: Window, seen: set[tuple[str, str]], cal: Any
     ) -> Iterator[Occurrence]:
+        """Instances the series planned in the window and an EXDATE took out again."""
         uid = str(master.get("UID"))
         template = self._occurrence(master, uid, True, file)
         length = template.duration
-        for value in _exdates(master):
-            start = self._aware(value, None, template.start.tzinfo)
-            if not (window.start <= start < window.end):
-                continue
+        starts = [self._aware(v, None, template.start.tzinfo) for v in _exdates(master)]
+        starts = [s for s in starts if window.start <= s < window.end]
+        if not starts:
+            return
+        planned = self._rule_starts(master, cal, window)  # an EXDATE off the rule removed nothing
+        for start in starts:
             key = (uid, start.isoformat())
-            if key in seen or any(
+            if start not in planned or key in seen or any(
                 k[0] == uid and datetime.fromisoformat(k[1]) == start for k in seen
             ):
                 continue
@@ -264,6 +267,22 @@ class IcsProvider:
                 removed=True,
                 writable=False,
             )
+
+    def _rule_starts(self, master: Any, cal: Any, window: Window) -> set[datetime]:
+        """Starts of the series' own instances in the window, before any EXDATE."""
+        bare = icalendar.Calendar()
+        for comp in cal.subcomponents:
+            if comp.name == "VTIMEZONE":
+                bare.add_component(comp)
+        rule = icalendar.Event.from_ical(master.to_ical())
+        rule.pop("EXDATE", None)
+        bare.add_component(rule)
+        start, end = window.start.astimezone(self.default_tz), window.end.astimezone(self.default_tz)
+        try:
+            found = recurring_ical_events.of(bare).between(start, end)
+        except Exception:
+            return set()
+        return {self._aware(c["DTSTART"].dt, c["DTSTART"].params.get("TZID")) for c in found}
 
     def _end(self, comp: Any, start: datetime, all_day: bool) -> datetime:
         if comp.get("DTEND") is not None:
