@@ -44,6 +44,8 @@ def _now(value: str | None, config: Config) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"not an ISO 8601 date-time: {value!r}", param_hint="--now") from None
+    if not 1900 <= parsed.year <= 2999:
+        raise click.BadParameter(f"{value!r} is out of range (years 1900–2999)", param_hint="--now")
     if parsed.tzinfo is None:
         if config.owner.timezone:
             from zoneinfo import ZoneInfo

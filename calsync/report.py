@@ -119,7 +119,7 @@ def run_json(report: RunReport) -> str:
             }
             for c in report.changes
         ],
-        "warnings": report.warnings,
+        "warnings": report.all_warnings,
         "problems": report.problems,
         "errors": [f"{f.calendar}: {f.error}" for f in report.failures],
     }

@@ -50,7 +50,8 @@ class RunReport:
     generated_at: datetime
     dry_run: bool
     changes: list[Change] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # new today: what text output shows
+    all_warnings: list[str] = field(default_factory=list)  # every current one: for JSON
     problems: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
@@ -142,6 +143,7 @@ def _warn_once(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: Run
     """Cadence warnings go out once a day per relationship (cron mails every output)."""
     if not status.cadence.warnings:
         return
+    report.all_warnings.extend(status.cadence.warnings)
     ns = ctx.store.namespace("warned")
     key = f"{calendar}:{status.relationship.counterpart}"
     stamp = f"{ctx.now.date().isoformat()}|{status.cadence.label.value}"

@@ -154,3 +154,21 @@ def test_exdates_off_the_rule_are_not_cancellations(tmp_path: Path) -> None:
     removed = [o.start.isoformat() for o in occs if o.removed]
     assert removed == ["2026-10-22T10:00:00+02:00"]
     assert len([o for o in occs if not o.removed]) == 5  # Oct 1, 8, 15, 29, Nov 5
+
+
+def test_one_broken_file_in_a_folder_is_skipped_with_a_warning(tmp_path: Path, corpus: Path) -> None:
+    good = corpus / "python-recurring-ical-events__each_week_but_two_deleted.ics"
+    (tmp_path / "good.ics").write_bytes(good.read_bytes())
+    (tmp_path / "bad.ics").write_text("not a calendar\n")
+    result = provider(tmp_path).fetch(ALL_TIME)
+    assert len(result.occurrences) == 8
+    assert result.warnings == [f"skipped file: {tmp_path / 'bad.ics'}: not an iCalendar file "
+                               "(no BEGIN:VCALENDAR)"]
+
+
+def test_repeated_description_reads_as_lines(tmp_path: Path) -> None:
+    f = tmp_path / "d.ics"
+    f.write_text("BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:d1\nDTSTART:20260105T100000Z\n"
+                 "DESCRIPTION:first part\nDESCRIPTION:second part\nEND:VEVENT\nEND:VCALENDAR\n")
+    (occ,) = provider(f).fetch(ALL_TIME).occurrences
+    assert occ.description.text == "first part\nsecond part"

@@ -356,3 +356,14 @@ def test_two_blocks_in_an_invite_are_left_alone_with_a_warning(example: Path) ->
     assert result.exit_code == 0
     assert "not written (conflict): the invite holds more than one calsync agenda block" in result.stderr
     assert cal.read_bytes() == data
+
+
+def test_json_lists_every_current_warning_each_run(example: Path) -> None:
+    for _ in range(2):
+        doc = json.loads(run(example, "--format", "json")[1])
+        assert any("Bob Okafor" in w and "drifting" in w for w in doc["warnings"])
+
+
+def test_now_out_of_range_is_a_usage_error(example: Path) -> None:
+    result = cli("--config", example, "status", "--now", "0001-01-01T00:00")
+    assert result.exit_code == 2 and "out of range" in result.output

@@ -116,11 +116,18 @@ class IcsProvider:
 
     def fetch(self, window: Window) -> FetchResult:
         result = FetchResult()
+        folder = self.path.is_dir()
         for file in self.files():
-            text, warning = read_text(file)
-            if warning:
-                result.warnings.append(warning)
-            cal = parse_calendar(text, file)
+            try:
+                text, warning = read_text(file)
+                if warning:
+                    result.warnings.append(warning)
+                cal = parse_calendar(text, file)
+            except CalendarFileError as exc:
+                if not folder:
+                    raise
+                result.warnings.append(f"skipped file: {exc}")  # the folder's other files count
+                continue
             result.occurrences.extend(self._occurrences(cal, file, window, result.warnings))
         return result
 
@@ -208,7 +215,7 @@ class IcsProvider:
         attendees = tuple(self._attendee(a) for a in _as_list(comp.get("ATTENDEE")))
         if organizer and organizer_name and not any(a.email == organizer for a in attendees):
             attendees += (Attendee(organizer, organizer_name, response=Response.ACCEPTED),)
-        description = str(comp.get("DESCRIPTION", ""))
+        description = _text(comp.get("DESCRIPTION", ""))
         has_uid = comp.get("UID") is not None
         return Occurrence(
             provider=self.kind,
@@ -341,6 +348,11 @@ def _exdates(master: Any) -> Iterable[date | datetime]:
     for prop in _as_list(master.get("EXDATE")):
         for item in getattr(prop, "dts", []):
             yield item.dt
+
+
+def _text(value: Any) -> str:
+    """A text property; one given several times (invalid, but seen) reads as its lines."""
+    return "\n".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 def _as_list(value: Any) -> list[Any]:
