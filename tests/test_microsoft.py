@@ -711,3 +711,148 @@ def test_custom_zone_label_uses_the_recurrence_zone_without_ghosts(ms_env: MsEnv
     occs = [o for o in ms_env.provider().fetch(WINDOW).occurrences if o.series_id == mid]
     assert len(occs) == 17 and not any(o.removed for o in occs)
     assert {o.start.astimezone(zone("W. Europe Standard Time")).hour for o in occs} == {10}
+
+
+# --- review fixes: ETag-less writes, persisted masters, delta retried, re-setup ----------
+
+
+def test_no_etag_no_write(ms_env: MsEnv) -> None:
+    """Every body PATCH carries If-Match: an event read without an ETag is not written."""
+    f = ms_env.fake
+    weekly_series(f)
+    p = ms_env.provider()
+    occ = p.fetch(WINDOW).occurrences[1]
+    f.omit_event_etag = True
+    res = p.write_description(occ, block_splice("agenda"), "t")
+    assert res.status is WriteStatus.CONFLICT and "If-Match" in res.detail
+    assert f.graph_requests("PATCH") == [] and f.patches == 0
+    f.omit_event_etag = False
+    assert p.write_description(occ, block_splice("agenda"), "t").status is WriteStatus.WRITTEN
+    (patch,) = f.graph_requests("PATCH")
+    assert patch.headers["If-Match"].startswith('W/"')
+
+
+def _named_calendar_env(fake_ms: FakeMicrosoft, tmp_path: Path) -> MsEnv:
+    from calsync.providers.microsoft_setup import setup
+    from calsync.state import MemoryState
+
+    fake_ms.calendars["AAMkTeam"] = "1on1s"
+    cfg = tmp_path / "config.toml"
+    write_config(cfg, fake_ms, extra='calendar = "1on1s"\n')
+    setup(cfg, None, "organizations", browser=False, read_only=False, echo=lambda s: None)
+    return MsEnv(fake_ms, cfg, tmp_path, MemoryState(), lambda s: None)  # type: ignore[arg-type]
+
+
+def test_no_delta_steady_state_is_one_request(fake_ms: FakeMicrosoft, trust_ca: Path,
+                                              tmp_path: Path) -> None:
+    """A plain calendarView never carries series masters: they are fetched once and kept,
+    so a later run is the one view request, not 1 + one per series."""
+    fake_ms.no_delta_on_named = True
+    env = _named_calendar_env(fake_ms, tmp_path)
+    mids = [weekly_series(fake_ms, ical_uid=f"u{i}") for i in range(3)]
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    first = env.provider(t0).fetch(WINDOW).occurrences
+    assert sorted(r.path for r in fake_ms.graph_requests() if "/events/" in r.path) == \
+        sorted(f"/v1.0/me/events/{m}" for m in mids)
+    fake_ms.log.clear()
+    again = env.provider(t0 + timedelta(hours=1)).fetch(WINDOW).occurrences
+    assert [r.path for r in fake_ms.graph_requests()] == [
+        "/v1.0/me/calendars/AAMkTeam/calendarView"]
+    assert [(o.ref, o.start, o.title, o.removed) for o in again] == \
+        [(o.ref, o.start, o.title, o.removed) for o in first]
+    fake_ms.log.clear()
+    env.provider(t0 + timedelta(hours=23)).fetch(WINDOW)
+    assert len(fake_ms.graph_requests()) == 1
+    # a day on: delta is asked for again (still refused here) and the masters re-read
+    # (a series can be shortened or moved)
+    fake_ms.log.clear()
+    env.provider(t0 + timedelta(days=1, minutes=1)).fetch(WINDOW)
+    calls = [(r.path, r.status) for r in fake_ms.graph_requests()]
+    assert calls[:2] == [("/v1.0/me/calendars/AAMkTeam/calendarView/delta", 400),
+                         ("/v1.0/me/calendars/AAMkTeam/calendarView", 200)]
+    assert sorted(c[0] for c in calls[2:]) == sorted(f"/v1.0/me/events/{m}" for m in mids)
+    fake_ms.log.clear()
+    env.provider(t0 + timedelta(days=1, hours=1)).fetch(WINDOW)
+    assert len(fake_ms.graph_requests()) == 1
+
+
+def test_fetched_master_is_kept_in_delta_mode_too(ms_env: MsEnv) -> None:
+    f = ms_env.fake
+    mid = weekly_series(f)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    first = ms_env.provider(t0).fetch(WINDOW).occurrences
+    items = json.loads(ms_env.state.data["ms.items"])
+    del items[mid]  # a delta that did not carry the master
+    ms_env.state.data["ms.items"] = json.dumps(items)
+    f.log.clear()
+    ms_env.provider(t0).fetch(WINDOW)
+    assert graph_calls(f) == ["GET /v1.0/me/calendarView/delta", f"GET /v1.0/me/events/{mid}"]
+    f.log.clear()
+    again = ms_env.provider(t0 + timedelta(minutes=30)).fetch(WINDOW).occurrences
+    assert graph_calls(f) == ["GET /v1.0/me/calendarView/delta"]  # steady: one request
+    assert [(o.ref, o.start, o.title) for o in again] == [(o.ref, o.start, o.title)
+                                                          for o in first]
+    f.log.clear()
+    ms_env.provider(t0 + timedelta(days=1, minutes=1)).fetch(WINDOW)  # a day on: re-read
+    assert graph_calls(f) == ["GET /v1.0/me/calendarView/delta", f"GET /v1.0/me/events/{mid}"]
+    # once the delta carries the master again, the kept copy is dropped
+    ms_env.state.data.pop("ms.delta")
+    ms_env.provider(t0 + timedelta(days=1, minutes=2)).fetch(WINDOW)
+    assert "ms.masters" not in ms_env.state.data or not json.loads(
+        ms_env.state.data["ms.masters"] or "{}")
+
+
+def test_a_one_off_delta_refusal_is_retried_after_a_day(ms_env: MsEnv) -> None:
+    f = ms_env.fake
+    weekly_series(f)
+    f.faults.append(Fault(400, "/calendarView/delta", code="ErrorInvalidRequest"))
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    occs = ms_env.provider(t0).fetch(WINDOW).occurrences
+    assert len(occs) == 17
+    assert [r.path for r in f.graph_requests()][:2] == ["/v1.0/me/calendarView/delta",
+                                                        "/v1.0/me/calendarView"]
+    f.log.clear()
+    ms_env.provider(t0 + timedelta(hours=3)).fetch(WINDOW)  # same day: the view, no delta
+    assert [r.path for r in f.graph_requests()] == ["/v1.0/me/calendarView"]
+    f.log.clear()
+    later = ms_env.provider(t0 + timedelta(days=1, hours=1)).fetch(WINDOW).occurrences
+    assert [r.path for r in f.graph_requests()] == ["/v1.0/me/calendarView/delta"]
+    assert len(later) == 17
+    f.log.clear()
+    ms_env.provider(t0 + timedelta(days=1, hours=2)).fetch(WINDOW)  # back on the chain
+    assert graph_calls(f) == ["GET /v1.0/me/calendarView/delta"]
+    assert "$deltatoken" in f.graph_requests()[0].query
+
+
+def test_setup_again_as_another_user_replaces_the_login(
+        fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setup as A, then setup again as B: the run uses B, not A's cached login."""
+    from calsync.providers.microsoft_setup import setup
+    from calsync.state import MemoryState
+
+    monkeypatch.setenv("CALSYNC_HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "config.toml"
+    write_config(cfg, fake_ms)
+    setup(cfg, None, "organizations", browser=False, read_only=False, echo=lambda s: None)
+    env = MsEnv(fake_ms, cfg, tmp_path / "home", MemoryState(), lambda s: None)  # type: ignore[arg-type]
+    token_file = env.calendar().token_file
+    assert token_file is not None
+    as_a = token_file.read_text()
+    fake_ms.switch_user("bea@contoso.example", "Bea Boss")
+    msg = setup(cfg, None, "organizations", browser=False, read_only=False,
+                echo=lambda s: None)
+    assert "bea@contoso.example" in msg
+    fake_ms.log.clear()
+    p = env.provider()
+    assert p.graph.get_json("/me")["mail"] == "bea@contoso.example"
+    assert p.tokens.username == "bea@contoso.example"
+    assert {r.user for r in fake_ms.graph_requests()} == {"bea@contoso.example"}
+    assert len(json.loads(token_file.read_text())["Account"]) == 1
+    # a cache an older calsync left with both accounts: which one is meant is not guessed
+    merged = json.loads(as_a)
+    for section, entries in json.loads(token_file.read_text()).items():
+        merged.setdefault(section, {}).update(entries)
+    token_file.write_text(json.dumps(merged))
+    with pytest.raises(AuthError, match="2 Microsoft accounts.*calsync setup microsoft"):
+        env.provider().graph.get_json("/me")

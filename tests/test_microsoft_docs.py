@@ -204,3 +204,120 @@ def test_insert_keeps_text_and_everything_else(lines: list[str]) -> None:
     got = docx_text(new_data).split("\n")
     start = got.index(LOG_HEADING) + 1
     assert got[start: start + len(want)] == want
+
+
+# --- review fixes: refused shares, downloads through Graph.request, no $select ----------
+
+
+def test_refused_share_keeps_the_doc_warns_and_asks_again_after_a_week(ms_env: MsEnv) -> None:
+    """A tenant that does not allow sharing with the counterpart answers the invite with
+    403: the doc is kept and works, the backend warns, and asks again only after 7 days."""
+    f = ms_env.fake
+    f.refuse_sharing.add("@contoso.example")
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    docs = backend(ms_env, t0)
+    ref = docs.ensure(REQ)  # no exception: the calendar goes on
+    assert [r.status for r in f.graph_requests("POST")] == [403]
+    assert len(docs.warnings) == 1 and "bob@contoso.example" in docs.warnings[0]
+    assert ref.url in docs.warnings[0] and "7 days" in docs.warnings[0]
+    assert f.drive[ref.id]["_perms"] == []
+    assert docs.add_section(ref, "## 2026-03-02", "## 2026-03-02\n- [ ] Bob: plan")
+    # later runs within the week: no invite, no warning, same doc
+    for later in (timedelta(hours=1), timedelta(days=6)):
+        f.log.clear()
+        again = backend(ms_env, t0 + later)
+        assert again.ensure(REQ) == ref
+        assert f.graph_requests("POST") == [] and again.warnings == []
+    # a week on, sharing is allowed now: asked again, and remembered as shared
+    f.refuse_sharing.clear()
+    f.log.clear()
+    week = backend(ms_env, t0 + timedelta(days=7, hours=1))
+    assert week.ensure(REQ) == ref and week.warnings == []
+    assert [r.status for r in f.graph_requests("POST")] == [200]
+    assert [p["invitation"]["email"] for p in f.drive[ref.id]["_perms"]] == [REQ.counterpart]
+    f.log.clear()
+    backend(ms_env, t0 + timedelta(days=30)).ensure(REQ)
+    assert f.graph_requests() == []
+
+
+def test_fake_invite_validates_its_body(ms_env: MsEnv) -> None:
+    from calsync.providers.microsoft import GraphError
+
+    ref = backend(ms_env).ensure(REQ)
+    graph = ms_env.provider().graph
+    with pytest.raises(GraphError) as err:
+        graph.request("POST", f"/me/drive/items/{ref.id}/invite", json_body={"roles": ["write"]})
+    assert err.value.status == 400
+
+
+def test_item_get_with_select_has_no_download_url_and_calsync_does_not_use_it(
+        ms_env: MsEnv) -> None:
+    """Graph drops the download URL annotation under $select (microsoft-graph-docs#20212):
+    the fake does too, and calsync reads a doc with a plain item GET."""
+    f = ms_env.fake
+    ref = backend(ms_env).ensure(REQ)
+    graph = ms_env.provider().graph
+    selected = graph.get_json(f"/me/drive/items/{ref.id}",
+                              params={"$select": "id,eTag,@microsoft.graph.downloadUrl"})
+    assert set(selected) == {"id", "eTag"}
+    assert "@microsoft.graph.downloadUrl" in graph.get_json(f"/me/drive/items/{ref.id}")
+    f.log.clear()
+    assert "Purpose: growth" in backend(ms_env).read_text(ref)  # a new run: not cached
+    meta = [r for r in f.graph_requests() if r.path == f"/v1.0/me/drive/items/{ref.id}"]
+    assert len(meta) == 1 and "$select" not in meta[0].query
+    download = [r for r in f.log if r.path.startswith("/download/")]
+    assert len(download) == 1 and "Authorization" not in download[0].headers  # pre-signed
+
+
+def test_download_errors_are_calsync_errors_and_retried(ms_env: MsEnv) -> None:
+    """A dropped connection on the pre-authenticated download is retried like any GET, and
+    when it persists it is a ProviderError, never a raw httpx exception."""
+    from calsync.errors import CalsyncError
+    from tests.fakes.microsoft import Fault
+
+    f = ms_env.fake
+    ref = backend(ms_env).ensure(REQ)
+    f.faults.append(Fault(0, "/download/"))  # one reset, then fine
+    assert "Purpose: growth" in backend(ms_env).read_text(ref)
+    assert len([r for r in f.log if r.path.startswith("/download/")]) == 2
+    assert len(ms_env.sleeps.calls) == 1
+
+    def uncached() -> OneDriveDocs:  # a run whose cached text is gone: it downloads
+        ms_env.state.data.pop(f"onedrive:text:{ref.id}", None)
+        return backend(ms_env)
+
+    f.faults.append(Fault(0, "/download/", times=50))
+    with pytest.raises(CalsyncError, match="unreachable"):
+        uncached().read_text(ref)
+    f.faults.clear()
+    f.faults.append(Fault(503, "/download/", times=2))
+    assert "Purpose: growth" in uncached().read_text(ref)
+    assert [r.status for r in f.log if r.path.startswith("/download/")][-3:] == [503, 503, 200]
+
+
+def test_download_counts_against_the_in_flight_limit(ms_env: MsEnv,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = backend(ms_env).ensure(REQ)
+    docs = backend(ms_env)
+    graph = docs.graph
+    held = [0]
+
+    class Slots:
+        def __enter__(self) -> None:
+            held[0] += 1
+
+        def __exit__(self, *exc: object) -> None:
+            held[0] -= 1
+
+    sent: list[tuple[str, int]] = []
+    real_send = graph.client.send
+
+    def send(request: Any, **kw: Any) -> Any:
+        sent.append((request.url.path, held[0]))
+        return real_send(request, **kw)
+
+    monkeypatch.setattr(graph, "_slots", Slots())
+    monkeypatch.setattr(graph.client, "send", send)
+    docs.read_text(ref)
+    downloads = [h for path, h in sent if path.startswith("/download/")]
+    assert downloads == [1]  # sent while holding one of the mailbox's 4 slots

@@ -130,3 +130,31 @@ def _token_files(cfg: Path) -> list[str]:
     from calsync.config import load
 
     return [str(c.token_file) for c in load(cfg).calendars if c.token_file]
+
+
+def test_refused_share_does_not_block_the_calendar(outlook: tuple[FakeMicrosoft, Path]) -> None:
+    """The tenant refuses to share the docs (403 on invite): agendas are written all the
+    same, every run; the run warns, and does not ask again until a week has passed."""
+    fake, cfg = outlook
+    fake.refuse_sharing.add("@example.com")
+    first = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert first.exit_code == 0, first.output
+    assert "could not share the doc" in first.output
+    written = len(fake.graph_requests("PATCH"))
+    assert written >= 5 and len(fake.drive) == written
+    assert all(item["_perms"] == [] for item in fake.drive.values())
+    invites = [r for r in fake.graph_requests("POST") if r.path.endswith("/invite")]
+    assert len(invites) == len(fake.drive) and {r.status for r in invites} == {403}
+    fake.log.clear()
+    later = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(hours=2)).isoformat()
+    second = cli("--config", cfg, "run", "--now", later)
+    assert second.exit_code == 0, second.output
+    assert fake.graph_requests("POST") == [] and "could not share" not in second.output
+    fake.refuse_sharing.clear()
+    fake.log.clear()
+    week = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(days=7, hours=1)).isoformat()
+    third = cli("--config", cfg, "run", "--now", week)
+    assert third.exit_code == 0, third.output
+    assert [r.status for r in fake.graph_requests("POST")] and \
+        {r.status for r in fake.graph_requests("POST")} == {200}
+    assert any(item["_perms"] for item in fake.drive.values())

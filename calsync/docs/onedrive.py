@@ -12,12 +12,18 @@ The file lives at a path derived from the relationship key
 crash between creating and remembering it finds the same file again instead of making a
 second one. It is shared with the counterpart through ``invite`` (write role, sign-in
 required, no email: the link is in the invite); its ``webUrl`` is what the agenda links.
+A refused share (a tenant that blocks sharing outside it, say) keeps the doc and the
+agendas going: the backend says so in ``warnings`` and asks again after
+``SHARE_RETRY_DAYS``. Reading a doc is a plain item GET (Graph gives the pre-authenticated
+``@microsoft.graph.downloadUrl`` there, not under ``$select``), then that URL fetched
+without the bearer token, through the same client, limits and retries as every request.
 Updates use ``If-Match`` on the item's eTag: a concurrent browser edit makes the upload
 fail with 412 and calsync re-reads and splices again, once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import io
@@ -30,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from calsync.docs.base import POLL_EVERY, DocRef, DocRequest
 from calsync.errors import ConflictError, ForbiddenError, ProviderError
+from calsync.providers.microsoft import GraphError, json_of
 
 if TYPE_CHECKING:
     from calsync.providers.microsoft import Graph
@@ -59,6 +66,7 @@ _RELS = (
 )
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SIZES = {1: 36, 2: 30, 3: 26}
+SHARE_RETRY_DAYS = 7  # a refused share is asked for again after this long
 
 
 def _run(text: str, bold: bool = False, size: int | None = None) -> str:
@@ -197,6 +205,7 @@ class OneDriveDocs:
         self._no_chain = False
         # (bytes, eTag) of docs this backend itself uploaded in this run
         self._fresh: dict[str, tuple[bytes, str]] = {}
+        self.warnings: list[str] = []  # things the user should know, e.g. a refused share
 
     def ensure(self, request: DocRequest) -> DocRef:
         key = f"onedrive:{request.key}"
@@ -220,7 +229,7 @@ class OneDriveDocs:
         )
         # 409: made by an earlier run that did not get to remember it
         item = (self.graph.get_json(f"/me/drive/root:/{quoted}") if resp.status_code == 409
-                else resp.json())
+                else json_of(resp))
         if resp.status_code != 409 and item.get("eTag"):
             self._remember(str(item["id"]), str(item["eTag"]), docx_text(content))
             self._fresh[str(item["id"])] = (content, str(item["eTag"]))
@@ -230,16 +239,37 @@ class OneDriveDocs:
         return DocRef(id=rec["id"], url=rec["url"])
 
     def _share(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
+        now = self.now or datetime.now().astimezone()
+        failed = rec.get("share_failed")
+        if failed:
+            with contextlib.suppress(ValueError, TypeError):
+                if now - datetime.fromisoformat(failed) < timedelta(days=SHARE_RETRY_DAYS):
+                    return  # refused recently: the doc still works; ask again later
         body = {
             "recipients": [{"email": request.counterpart}],
             "roles": ["write"],
             "requireSignIn": True,
             "sendInvitation": False,
         }
-        # not retried within the run (only reads and If-Match writes are); a failure leaves
-        # "shared" false, and the next run shares it again
-        self.graph.request("POST", f"/me/drive/items/{rec['id']}/invite", json_body=body)
+        # not retried within the run (only reads and If-Match writes are); a transient
+        # failure (throttling, a gateway) leaves "shared" false, and the next run shares again
+        try:
+            self.graph.request("POST", f"/me/drive/items/{rec['id']}/invite", json_body=body)
+        except GraphError as exc:
+            if exc.status not in (400, 403, 404):
+                raise
+            # e.g. the tenant does not allow sharing with this address: keep the doc and the
+            # agendas, say so, and ask again in a week
+            rec["share_failed"] = now.isoformat()
+            self.state.set(key, json.dumps(rec))
+            self.warnings.append(
+                f"could not share the doc {rec.get('url') or rec['id']} with "
+                f"{request.counterpart} (HTTP {exc.status}{' ' + exc.code if exc.code else ''})"
+                f"; share it by hand, calsync asks again in {SHARE_RETRY_DAYS} days"
+            )
+            return
         rec["shared"] = True
+        rec.pop("share_failed", None)
         self.state.set(key, json.dumps(rec))
 
     # -- reading, with a cache kept fresh by the drive's delta feed ----------------------
@@ -301,16 +331,15 @@ class OneDriveDocs:
     def _download(self, doc: DocRef) -> tuple[bytes, str]:
         if doc.id in self._fresh:  # uploaded by this run: If-Match catches any later edit
             return self._fresh[doc.id]
-        meta = self.graph.get_json(
-            f"/me/drive/items/{doc.id}",
-            params={"$select": "id,eTag,@microsoft.graph.downloadUrl"},
-        )
+        # no $select: Graph gives the download URL annotation on a plain item GET only
+        # (under $select it is dropped or refused: microsoftgraph/microsoft-graph-docs#20212)
+        meta = self.graph.get_json(f"/me/drive/items/{doc.id}")
         url = meta.get("@microsoft.graph.downloadUrl")
         if not url:
             raise ProviderError("OneDrive gave no download URL for the shared doc")
-        # a pre-authenticated URL: fetched without the bearer token
-        resp = self.graph.client.get(url)
-        self.graph.requests += 1
+        # a pre-authenticated URL: fetched without the bearer token, but through the same
+        # limits, retries and error handling as every Graph request
+        resp = self.graph.request("GET", str(url), auth=False)
         if resp.status_code != 200:
             raise ProviderError(f"downloading the shared doc: HTTP {resp.status_code}")
         etag = str(meta.get("eTag") or "")
@@ -347,7 +376,7 @@ class OneDriveDocs:
                 content=patched, ok=(412,),
             )
             if resp.status_code != 412:
-                new_etag = str(resp.json().get("eTag") or "")
+                new_etag = str(json_of(resp).get("eTag") or "")
                 self._remember(doc.id, new_etag, docx_text(patched))
                 self._fresh[doc.id] = (patched, new_etag)
                 return True

@@ -63,6 +63,8 @@ SETUP_HINT = "run `calsync setup microsoft` to log in again"
 MAX_IN_FLIGHT = 4  # Outlook's documented per-app, per-mailbox concurrency limit
 PAGE_SIZE = 100
 CHAIN_BLOCK = timedelta(days=7)
+NODELTA_RETRY = timedelta(days=1)  # after delta was refused, ask for it again this much later
+MASTER_TTL = timedelta(days=1)  # a series master fetched on its own is re-read this often
 _EPOCH = datetime(2001, 1, 1, tzinfo=UTC)  # a Monday: chain windows start on Mondays (UTC)
 
 _PREFER_READ = 'outlook.timezone="UTC", outlook.body-content-type="html"'
@@ -185,6 +187,12 @@ class TokenSource:
             if not accounts:
                 raise AuthError(f"{self.cal.name}: no Microsoft account in {self.path}; "
                                 f"{SETUP_HINT}")
+            if len(accounts) > 1:
+                # only an older calsync's repeated setups left several: which one is meant
+                # cannot be told, and the wrong one would keep failing (or read another
+                # mailbox); setup writes a cache with the one account it logged in
+                raise AuthError(f"{self.cal.name}: {len(accounts)} Microsoft accounts in "
+                                f"{self.path}; {SETUP_HINT} with the account to use")
             account = accounts[0]
             self.username = (account.get("username") or "").lower() or None
             try:
@@ -292,11 +300,13 @@ class Graph:
         content: bytes | None = None,
         retry: bool | None = None,
         ok: tuple[int, ...] = (),
+        auth: bool = True,
     ) -> httpx.Response:
         """Send one request; retry throttling and gateway errors when it is safe.
 
         Safe means a GET, or a write guarded by ``If-Match`` (a retried write then either
         applies once or fails with 412). Statuses in ``ok`` are returned, not raised.
+        ``auth=False`` sends no bearer token (a pre-authenticated download URL).
         """
         import httpx
 
@@ -308,9 +318,10 @@ class Graph:
         attempt = 0
         while True:
             attempt += 1
-            if self._token is None:
-                self._token = self.tokens.token()
-            headers["Authorization"] = f"Bearer {self._token}"
+            if auth:
+                if self._token is None:
+                    self._token = self.tokens.token()
+                headers["Authorization"] = f"Bearer {self._token}"
             try:
                 with self._slots:
                     self.requests += 1
@@ -329,7 +340,7 @@ class Graph:
                         continue
                 raise ProviderError(f"Microsoft Graph unreachable: {type(exc).__name__}") from None
             status = resp.status_code
-            if status == 401 and not refreshed:
+            if status == 401 and auth and not refreshed:
                 refreshed = True
                 self._token = self.tokens.token(force_refresh=True)
                 continue
@@ -341,22 +352,33 @@ class Graph:
                     continue
             if status < 400 or status in ok:
                 return resp
-            raise self._error(method, path, resp)
+            raise self._error(method, path, resp, auth)
 
-    def _error(self, method: str, path: str, resp: httpx.Response) -> GraphError:
+    def _error(self, method: str, path: str, resp: httpx.Response,
+               auth: bool = True) -> GraphError:
         code, message = "", ""
         with contextlib.suppress(ValueError, AttributeError, TypeError):
             err = resp.json().get("error", {})
             code, message = str(err.get("code", "")), str(err.get("message", ""))
         where = urllib.parse.urlsplit(self.url(path)).path
-        if resp.status_code == 401:  # still refused after a fresh token: consent withdrawn
+        if resp.status_code == 401 and auth:  # refused a fresh token: consent withdrawn
             raise AuthError(f"{self.tokens.cal.name}: Microsoft Graph refused the login "
                             f"({code}); {SETUP_HINT}")
         text = f"Graph {method} {where}: HTTP {resp.status_code} {code} {message}".strip()
         return GraphError(text, resp.status_code, code)
 
     def get_json(self, path: str, **kw: Any) -> Any:
-        return self.request("GET", path, **kw).json()
+        return json_of(self.request("GET", path, **kw))
+
+
+def json_of(resp: httpx.Response) -> Any:
+    """The response's JSON body; a body that is not JSON is a ProviderError, not a crash."""
+    try:
+        return resp.json()
+    except ValueError:
+        where = urllib.parse.urlsplit(str(resp.request.url)).path
+        raise ProviderError(f"Microsoft Graph {where}: HTTP {resp.status_code} with a body "
+                            "that is not JSON") from None
 
 
 # --- time zones and recurrence -----------------------------------------------------------
@@ -644,6 +666,15 @@ def chain_window(window: Window) -> tuple[datetime, datetime]:
     return lo, hi
 
 
+def _age(now: datetime, stamp: Any) -> timedelta:
+    """How long ago an ISO ``stamp`` was; unreadable or in the future counts as long ago."""
+    try:
+        age = now - datetime.fromisoformat(str(stamp))
+    except (ValueError, TypeError):
+        return timedelta.max
+    return age if age >= timedelta(0) else timedelta.max
+
+
 def _near(sorted_times: list[datetime], t: datetime, within: timedelta) -> bool:
     import bisect
 
@@ -748,8 +779,8 @@ class MicrosoftProvider:
                 if exc.status not in (410, 400) and exc.code not in ("syncStateNotFound",):
                     raise
                 fresh = True  # the token expired: start a new chain
-        if fresh and self.state.get("ms.nodelta") == (self.cal.calendar or ""):
-            self._items = self._view(window)  # learnt earlier: this calendar has no delta
+        if fresh and self._no_delta():
+            self._items = self._view(window)  # learnt recently: this calendar has no delta
             return
         if fresh:
             items.clear()
@@ -760,13 +791,17 @@ class MicrosoftProvider:
             except GraphError as exc:
                 if exc.status not in (400, 404, 501):
                     raise
-                # No delta for this calendar (Graph v1.0 offers it on some calendars only):
-                # read the plain calendar view of the run window, every run.
+                # No delta for this calendar (Graph v1.0 offers it on some calendars only),
+                # or a one-off refusal: read the plain calendar view of the run window, and
+                # ask for delta again after NODELTA_RETRY.
                 self.state.set("ms.delta", None)
                 self.state.set("ms.items", None)
-                self.state.set("ms.nodelta", self.cal.calendar or "")
+                self.state.set("ms.nodelta", json.dumps({
+                    "calendar": self.cal.calendar or "",
+                    "until": (self._now() + NODELTA_RETRY).isoformat()}))
                 self._items = self._view(window)
                 return
+            self.state.set("ms.nodelta", None)
             chain = {"start": lo.isoformat(), "end": hi.isoformat(), "link": link,
                      "calendar": self.cal.calendar or ""}
             changed = True
@@ -776,6 +811,70 @@ class MicrosoftProvider:
         self.state.set("ms.delta", json.dumps(chain))
         if changed:
             self.state.set("ms.items", json.dumps(items, separators=(",", ":")))
+
+    def _now(self) -> datetime:
+        return self.now if self.now.tzinfo is not None else self.now.replace(tzinfo=UTC)
+
+    def _no_delta(self) -> bool:
+        """Whether delta was refused for this calendar recently (within NODELTA_RETRY)."""
+        raw = self.state.get("ms.nodelta")
+        if not raw:
+            return False
+        try:
+            rec = json.loads(raw)
+            until = datetime.fromisoformat(rec["until"])
+        except (ValueError, TypeError, KeyError):
+            return False  # a record from an older calsync (kept forever): ask again now
+        return rec.get("calendar") == (self.cal.calendar or "") and self._now() < until
+
+    def _series_masters(
+        self, items: dict[str, dict[str, Any]], warnings: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Masters of the occurrences in ``items``: from the items, else from a cache.
+
+        A master the view did not carry (a plain calendarView never does; delta may not) is
+        fetched with ``GET /me/events/{id}`` once and kept in state (``ms.masters``) for
+        MASTER_TTL, so a steady-state run stays one Graph request in both modes.
+        """
+        masters = {k: v for k, v in items.items() if v.get("type") == "seriesMaster"}
+        missing = {
+            str(v["seriesMasterId"]) for v in items.values()
+            if v.get("type") in ("occurrence", "exception") and v.get("seriesMasterId")
+            and v["seriesMasterId"] not in masters
+        }
+        raw = self.state.get("ms.masters")
+        try:
+            cache = json.loads(raw) if raw else {}
+        except ValueError:
+            cache = {}
+        if not isinstance(cache, dict):
+            cache = {}
+        now = self._now()
+        kept: dict[str, Any] = {}
+        for master_id in sorted(missing):
+            rec = cache.get(master_id)
+            if isinstance(rec, dict) and _age(now, rec.get("at")) < MASTER_TTL:
+                kept[master_id] = rec
+                if isinstance(rec.get("item"), dict):
+                    masters[master_id] = rec["item"]
+                continue
+            try:
+                got = self.graph.get_json(
+                    f"/me/events/{urllib.parse.quote(master_id, safe='')}",
+                    headers={"Prefer": _PREFER_READ},
+                )
+            except GraphError as exc:
+                if exc.status != 404:
+                    raise
+                warnings.append(f"series {master_id[:12]}… vanished; skipped")
+                kept[master_id] = {"at": now.isoformat(), "item": None}
+                continue
+            masters[master_id] = _trim(got)
+            kept[master_id] = {"at": now.isoformat(), "item": masters[master_id]}
+        if kept != cache:  # masters no occurrence needs any more drop out
+            self.state.set("ms.masters",
+                           json.dumps(kept, separators=(",", ":")) if kept else None)
+        return masters
 
     def _view(self, window: Window) -> dict[str, dict[str, Any]]:
         """Every event in the window from ``calendarView``, following ``@odata.nextLink``."""
@@ -822,24 +921,7 @@ class MicrosoftProvider:
         if self.tokens.username:
             owner.add(self.tokens.username)
         norm = Normaliser(self.name, owner)
-        masters = {k: v for k, v in items.items() if v.get("type") == "seriesMaster"}
-        missing = {
-            str(v["seriesMasterId"]) for v in items.values()
-            if v.get("type") in ("occurrence", "exception") and v.get("seriesMasterId")
-            and v["seriesMasterId"] not in masters
-        }
-        for master_id in sorted(missing):  # only when the delta did not carry the master
-            try:
-                got = self.graph.get_json(
-                    f"/me/events/{urllib.parse.quote(master_id, safe='')}",
-                    headers={"Prefer": _PREFER_READ},
-                )
-            except GraphError as exc:
-                if exc.status != 404:
-                    raise
-                result.warnings.append(f"series {master_id[:12]}… vanished; skipped")
-                continue
-            masters[master_id] = _trim(got)
+        masters = self._series_masters(items, result.warnings)
         w_start, w_end = window.start.astimezone(UTC), window.end.astimezone(UTC)
         slots_seen: dict[str, set[datetime]] = {}
         for item in items.values():
@@ -931,11 +1013,16 @@ class MicrosoftProvider:
             if after is None or after == before:
                 return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
             etag = event.get("@odata.etag")
-            headers = {"If-Match": str(etag)} if etag else {}
+            if not etag:
+                # every write carries If-Match: without an ETag a PATCH could overwrite a
+                # concurrent human edit, so nothing is written (the next run reads again)
+                return WriteResult(WriteStatus.CONFLICT, before=before,
+                                   detail="Graph gave no ETag for the event; not writing "
+                                          "without If-Match")
             payload = {"body": {"contentType": "html" if after.html else "text",
                                 "content": after.text}}
-            resp = self.graph.request("PATCH", path, headers=headers, json_body=payload,
-                                      retry=bool(etag), ok=(412, 404, 403))
+            resp = self.graph.request("PATCH", path, headers={"If-Match": str(etag)},
+                                      json_body=payload, retry=True, ok=(412, 404, 403))
             if resp.status_code == 404:
                 return WriteResult(WriteStatus.GONE, detail="occurrence no longer exists")
             if resp.status_code == 403:

@@ -2,7 +2,8 @@
 
 The device-code flow is the default (it works over SSH on a headless server); ``--browser``
 uses msal's interactive flow, which listens on ``http://localhost``. The cache is written
-with mode 0600 at the calendar's ``token_file``; the ``[[calendars]]`` entry is added or
+with mode 0600 at the calendar's ``token_file``, replacing what was there (a new login,
+possibly as another user, never joins an old one); the ``[[calendars]]`` entry is added or
 updated in the config file, keeping everything else in it as written.
 """
 
@@ -81,12 +82,10 @@ def setup(
     cal = parse({"owner": {"email": "setup@calsync.invalid"}, "calendars": [entry]},
                 config_path).calendars[0]
     assert cal.token_file is not None
+    # A new login replaces the cache instead of joining it: the run takes the cache's one
+    # account, so an old account left in it (another user, an earlier login) would keep
+    # being used. The old file stays as it was until the new login has succeeded.
     cache = msal.SerializableTokenCache()
-    if cal.token_file.exists():
-        try:
-            cache.deserialize(cal.token_file.read_text(encoding="utf-8"))
-        except ValueError:
-            cache = msal.SerializableTokenCache()
     try:
         app = build_msal_app(client_id, cal.authority_url, cal.tenant, cache)
     except ValueError as exc:

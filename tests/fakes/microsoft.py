@@ -17,8 +17,15 @@ and says so where it had to choose:
   into an exception with the same id; the Teams ``onlineMeeting.joinUrl`` is derived from
   the body (docs-contrib#1895), so a body that loses the link loses the meeting;
 - Graph drive: simple upload by path and by id (If-Match on eTag → 412), content download
-  by 302 redirect, ``invite`` and ``createLink``;
-- fault injection (``faults``), a request log, and the peak of concurrent requests.
+  by 302 redirect, ``invite`` (refused with 403 for addresses in ``refuse_sharing``, as a
+  tenant that blocks external sharing does; 400 for a body without recipients or roles)
+  and ``createLink``; ``$select`` on an item keeps only the named properties and drops the
+  ``@microsoft.graph.downloadUrl`` annotation, as Graph is reported to do
+  (microsoftgraph/microsoft-graph-docs#20212);
+- several users: tokens belong to the user who signed in (:meth:`switch_user` changes who
+  signs in next), ``GET /me`` answers for the token's user and the log records it;
+- fault injection (``faults``; status 0 drops the connection without an answer), a request
+  log, and the peak of concurrent requests.
 
 Series are stored as an RRULE plus deleted slots and exceptions, expanded with dateutil;
 :meth:`FakeMicrosoft.seed_ics` loads an .ics text (icalendar + recurring_ical_events).
@@ -157,7 +164,10 @@ def html_to_text(body: str) -> str:
 
 @dataclass
 class Fault:
-    """Answer the next matching request with ``status`` instead of routing it."""
+    """Answer the next matching request with ``status`` instead of routing it.
+
+    Status 0 closes the connection without any answer (a transport error for the client).
+    """
 
     status: int
     path: str = ""  # substring of the path; "" matches everything
@@ -175,6 +185,7 @@ class Logged:
     headers: dict[str, str]
     body: bytes
     status: int = 0
+    user: str = ""  # whose access token a Graph request carried
 
     @property
     def graph(self) -> bool:
@@ -211,6 +222,7 @@ class FakeMicrosoft:
         self.nonces: dict[str, str] = {}
         self.access_tokens: dict[str, float] = {}  # token -> expiry (monotonic wall seconds)
         self.refresh_tokens: dict[str, str] = {}  # token -> scope
+        self.token_user: dict[str, tuple[str, str, str]] = {}  # token -> (email, name, oid)
         self.revoked_error = "AADSTS70008: The provided authorization code or refresh token " \
             "has expired due to inactivity."
         self.clock = lambda: datetime.now(UTC)
@@ -222,12 +234,14 @@ class FakeMicrosoft:
         self.skip_tokens: dict[str, dict[str, Any]] = {}
         self.calendars = {"AAMkDefault": "Calendar"}
         self.no_delta_on_named = False  # answer 400 to delta on a named calendar
+        self.omit_event_etag = False  # GET events/{id} without @odata.etag (a proxy, say)
         self.notifications: list[tuple[str, str]] = []  # (event id, attendee) update emails
         self.rewrite_body: Any = None  # optional str -> str applied to PATCHed bodies
         self.patches = 0
         # drive
         self.drive: dict[str, dict[str, Any]] = {}
         self.drive_changes: list[str] = []  # item ids in order of change (drive delta)
+        self.refuse_sharing: set[str] = set()  # addresses (or "@domain") invite answers 403 for
         self.in_flight = 0
         self.peak_in_flight = 0
         self.latency = 0.0
@@ -267,6 +281,13 @@ class FakeMicrosoft:
 
     # -- identity -------------------------------------------------------------------------
 
+    def switch_user(self, email: str, name: str) -> None:
+        """Someone else signs in from now on (the mailbox data stays as it is)."""
+        with self.lock:
+            self.user_email = email.lower()
+            self.user_name = name
+            self.oid = str(uuid.uuid5(uuid.NAMESPACE_DNS, email))
+
     def revoke_all(self) -> None:
         with self.lock:
             self.refresh_tokens.clear()
@@ -276,23 +297,26 @@ class FakeMicrosoft:
         with self.lock:
             self.access_tokens.clear()
 
-    def _issue(self, scope: str, client_id: str, nonce: str = "") -> dict[str, Any]:
+    def _issue(self, scope: str, client_id: str, nonce: str = "",
+               user: tuple[str, str, str] | None = None) -> dict[str, Any]:
         n = next(self._counter)
         at, rt = f"at-{n}-{uuid.uuid4().hex}", f"rt-{n}-{uuid.uuid4().hex}"
         now = datetime.now(UTC).timestamp()
+        email, name, oid = user or (self.user_email, self.user_name, self.oid)
         self.access_tokens[at] = now + self.access_token_lifetime
         self.refresh_tokens[rt] = scope
+        self.token_user[at] = self.token_user[rt] = (email, name, oid)
         claims = {
             "aud": client_id, "iss": f"{self.base}/{self.tid}/v2.0", "iat": int(now),
-            "nbf": int(now), "exp": int(now) + 3600, "name": self.user_name, "oid": self.oid,
-            "preferred_username": self.user_email, "sub": self.oid, "tid": self.tid,
+            "nbf": int(now), "exp": int(now) + 3600, "name": name, "oid": oid,
+            "preferred_username": email, "sub": oid, "tid": self.tid,
             "ver": "2.0",
         }
         if nonce:
             claims["nonce"] = nonce
         id_token = ".".join([_b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode()),
                              _b64url(json.dumps(claims).encode()), ""])
-        client_info = _b64url(json.dumps({"uid": self.oid, "utid": self.tid}).encode())
+        client_info = _b64url(json.dumps({"uid": oid, "utid": self.tid}).encode())
         return {"token_type": "Bearer", "scope": scope, "expires_in": self.access_token_lifetime,
                 "ext_expires_in": self.access_token_lifetime, "access_token": at,
                 "refresh_token": rt, "id_token": id_token, "client_info": client_info}
@@ -370,7 +394,8 @@ class FakeMicrosoft:
                     return h.send_json(400, {
                         "error": "invalid_grant", "error_description": self.revoked_error,
                         "error_codes": [70008], "suberror": "bad_token"})
-                return h.send_json(200, self._issue(form.get("scope", scope), cid))
+                user = self.token_user.get(form.get("refresh_token", ""))
+                return h.send_json(200, self._issue(form.get("scope", scope), cid, user=user))
             return h.send_json(400, {"error": "unsupported_grant_type"})
         h.send_json(404, {"error": "not_found"})
 
@@ -782,6 +807,10 @@ class FakeMicrosoft:
             return h.send_json(401, {"error": {
                 "code": "InvalidAuthenticationToken",
                 "message": "Lifetime validation failed, the token is expired."}})
+        email, name, oid = self.token_user.get(token, (self.user_email, self.user_name, self.oid))
+        entry = getattr(h, "_entry", None)
+        if entry is not None:
+            entry.user = email
         prefer = h.headers.get("Prefer", "")
         tz_m = re.search(r'outlook\.timezone="([^"]+)"', prefer)
         tz_name = tz_m.group(1) if tz_m else "UTC"
@@ -798,9 +827,8 @@ class FakeMicrosoft:
         p = re.sub(r"^/me/calendar/calendarView", "/me/calendarView", p)
         p = re.sub(r"^/me/calendars/[^/]+/events/", "/me/events/", p)
         if method == "GET" and p == "/me":
-            return h.send_json(200, {"id": self.oid, "mail": self.user_email,
-                                     "userPrincipalName": self.user_email,
-                                     "displayName": self.user_name})
+            return h.send_json(200, {"id": oid, "mail": email, "userPrincipalName": email,
+                                     "displayName": name})
         if method == "GET" and p == "/me/calendars":
             return h.send_json(200, {"value": [{"id": k, "name": v} for k, v in
                                                self.calendars.items()]})
@@ -816,9 +844,12 @@ class FakeMicrosoft:
                 if ev is None:
                     return h.not_found()
                 out = self.render(ev, tz_name, body_type=body_type)
+                if self.omit_event_etag:
+                    out.pop("@odata.etag", None)
                 sel = q.get("$select", [""])[0]
                 if sel:
-                    keep = set(sel.split(",")) | {"id", "@odata.etag"}
+                    keep = set(sel.split(",")) | {"id"} | (
+                        set() if self.omit_event_etag else {"@odata.etag"})
                     out = {k: v for k, v in out.items() if k in keep}
                 return h.send_json(200, out)
             if method == "PATCH":
@@ -960,9 +991,16 @@ class FakeMicrosoft:
 
     # -- drive ----------------------------------------------------------------------------
 
-    def _item_json(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _item_json(self, item: dict[str, Any], q: dict[str, list[str]] | None = None
+                   ) -> dict[str, Any]:
         out = {k: v for k, v in item.items() if not k.startswith("_")}
         out["@microsoft.graph.downloadUrl"] = f"{self.base}/download/{item['id']}?tempauth=x"
+        sel = (q or {}).get("$select", [""])[0]
+        if sel:
+            # only the named properties; instance annotations such as the download URL are
+            # dropped even when named (microsoftgraph/microsoft-graph-docs#20212)
+            keep = {s.strip() for s in sel.split(",")} - {""}
+            out = {k: v for k, v in out.items() if k in keep and not k.startswith("@")}
         return out
 
     def docx_text(self, item_id: str) -> str:
@@ -1014,7 +1052,7 @@ class FakeMicrosoft:
             found = [i for i in self.drive.values() if i["_path"] == name]
             if not found:
                 return h.send_json(404, {"error": {"code": "itemNotFound", "message": "no"}})
-            return h.send_json(200, self._item_json(found[0]))
+            return h.send_json(200, self._item_json(found[0], q))
         m = re.fullmatch(r"/me/drive/items/([^/]+)(/.*)?", p)
         if not m:
             return h.not_found()
@@ -1025,7 +1063,7 @@ class FakeMicrosoft:
                                                    "message": "The resource could not be found."}})
             rest = m.group(2) or ""
             if method == "GET" and rest == "":
-                return h.send_json(200, self._item_json(item))
+                return h.send_json(200, self._item_json(item, q))
             if method == "GET" and rest == "/content":
                 return h.send_raw(302, b"", headers={
                     "Location": f"{self.base}/download/{item['id']}?tempauth=x"})
@@ -1037,7 +1075,23 @@ class FakeMicrosoft:
                 self._store(item, item["_path"], body)
                 return h.send_json(200, self._item_json(item))
             if method == "POST" and rest == "/invite":
-                req = json.loads(body)
+                try:
+                    req = json.loads(body)
+                except ValueError:
+                    req = None
+                if not isinstance(req, dict) or not req.get("recipients") or not req.get(
+                        "roles") or not set(req["roles"]) <= {"read", "write"}:
+                    return h.send_json(400, {"error": {
+                        "code": "invalidRequest",
+                        "message": "recipients and roles (read or write) are required"}})
+                for r in req["recipients"]:
+                    addr = str(r.get("email", "")).lower()
+                    if addr in self.refuse_sharing or \
+                            "@" + addr.rpartition("@")[2] in self.refuse_sharing:
+                        return h.send_json(403, {"error": {
+                            "code": "accessDenied",
+                            "message": "Your organization's policies don't allow you to "
+                                       f"share with {addr}."}})
                 perms = []
                 for r in req.get("recipients", []):
                     perm = {"id": uuid.uuid4().hex, "roles": req.get("roles", ["read"]),
@@ -1215,7 +1269,9 @@ class _Handler(BaseHTTPRequestHandler):
                         if f.times <= 0:
                             st.faults.remove(f)
                         break
-            if fault is not None:
+            if fault is not None and fault.status == 0:
+                self.close_connection = True  # no answer at all: the client sees a reset
+            elif fault is not None:
                 code = fault.code or {429: "TooManyRequests", 503: "ServiceUnavailable",
                                       504: "GatewayTimeout"}.get(fault.status, "Error")
                 self.send_json(fault.status, {"error": {"code": code, "message": "fake fault"}},
