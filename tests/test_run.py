@@ -169,32 +169,67 @@ def test_human_edit_outside_block_survives_rewrite(example: Path) -> None:
     assert alice.description.text.count(agenda.BEGIN) == 1
 
 
-def test_interrupted_run_converges(example: Path, tmp_path: Path) -> None:
-    """Kill a run at many points; the next run converges to the same result, no duplicates."""
+_CRASH = """
+import importlib, os, sys
+from calsync.cli import main
+module, attr, when, nth = sys.argv[1:5]
+owner = importlib.import_module(module)
+*path, name = attr.split(".")
+for part in path:
+    owner = getattr(owner, part)
+real, calls = getattr(owner, name), [0]
+def crashing(*args, **kwargs):
+    calls[0] += 1
+    if when == "before" and calls[0] == int(nth):
+        os._exit(9)
+    result = real(*args, **kwargs)
+    if when == "after" and calls[0] == int(nth):
+        os._exit(9)
+    return result
+setattr(owner, name, crashing)
+main(sys.argv[5:])
+"""
+
+# Every step a run writes at, killed just before or just after it.
+_CRASH_POINTS = [
+    ("calsync.docs.local", "_write", "after", 1),  # doc created, nothing else
+    ("calsync.docs.local", "_write", "after", 2),  # doc section added, invite not yet
+    ("calsync.providers.ics_write", "_replace", "before", 1),
+    ("os", "replace", "before", 1),  # temp file written, not yet renamed
+    ("calsync.providers.ics_write", "_replace", "after", 1),  # invite written, not recorded
+    ("calsync.store", "Store.record_write", "after", 1),
+    ("calsync.providers.ics_write", "_replace", "after", 2),  # second relationship
+]
+
+
+@pytest.mark.parametrize("point", _CRASH_POINTS, ids=lambda p: f"{p[1]}-{p[2]}-{p[3]}")
+def test_interrupted_run_converges(example: Path, tmp_path: Path,
+                                   point: tuple[str, str, str, int]) -> None:
+    """Kill a run at each write step; the next run ends where an uninterrupted one does."""
     example.write_text(example.read_text().replace(
         '[agenda]', '[agenda]\ndoc_url_template = "https://wiki.example.com/1on1/{slug}"'))
-    reference_dir = tmp_path / "ref"
-    shutil.copytree(example.parent, reference_dir)
+    reference = tmp_path / "ref"
+    shutil.copytree(example.parent, reference)
     env = {**os.environ, "CALSYNC_HOME": str(tmp_path / "ref-home")}
-    subprocess.run([sys.executable, "-m", "calsync.cli", "--config", str(reference_dir / "config.toml"),
-                    "run", "--now", EXAMPLE_NOW], env=env, check=True, capture_output=True)
-    expected = (reference_dir / "calendar.ics").read_text()
-    code = (
-        "import os, sys, threading\n"
-        "from calsync.cli import main\n"
-        "threading.Timer(float(sys.argv[1]), lambda: os._exit(9)).start()\n"
-        "main(sys.argv[2:])\n"
-    )
-    for i, delay in enumerate((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)):
-        folder = tmp_path / f"run{i}"
-        shutil.copytree(example.parent, folder)
-        env = {**os.environ, "CALSYNC_HOME": str(tmp_path / f"home{i}")}
-        args = ["--config", str(folder / "config.toml"), "run", "--now", EXAMPLE_NOW]
-        subprocess.run([sys.executable, "-c", code, str(delay), *args], env=env, capture_output=True)
-        subprocess.run([sys.executable, "-m", "calsync.cli", *args], env=env, check=True,
-                       capture_output=True)
-        assert (folder / "calendar.ics").read_text() == expected
-        assert not list(folder.glob(".*calsync-tmp"))
+    cmd = [sys.executable, "-m", "calsync.cli"]
+    args = ["--config", str(reference / "config.toml"), "run", "--now", EXAMPLE_NOW]
+    subprocess.run([*cmd, *args], env=env, check=True, capture_output=True)
+
+    env = {**os.environ, "CALSYNC_HOME": str(tmp_path / "home")}
+    args = ["--config", str(example), "run", "--now", EXAMPLE_NOW]
+    module, attr, when, nth = point
+    crashed = subprocess.run([sys.executable, "-c", _CRASH, module, attr, when, str(nth), *args],
+                             env=env, capture_output=True)
+    assert crashed.returncode == 9, crashed.stderr  # it really died at that point
+    subprocess.run([*cmd, *args], env=env, check=True, capture_output=True)
+    assert (example.parent / "calendar.ics").read_text() == (reference / "calendar.ics").read_text()
+    docs = sorted(p.name for p in (example.parent / "docs").iterdir())
+    assert docs == sorted(p.name for p in (reference / "docs").iterdir())
+    for name in docs:
+        assert (example.parent / "docs" / name).read_text() == (reference / "docs" / name).read_text()
+    # and the run after that is silent
+    again = subprocess.run([*cmd, *args], env=env, check=True, capture_output=True, text=True)
+    assert again.stdout == ""
 
 
 def test_lock_makes_a_second_run_exit(example: Path) -> None:
