@@ -154,7 +154,7 @@ def _finish(report_: Any) -> None:
     for problem in report_.problems:
         click.echo(f"warning: {problem}", err=True)
     for failure in report_.failures:
-        click.echo(f"calsync: {failure.calendar}: {failure.error}", err=True)
+        click.echo(f"calsync: {failure}", err=True)
     code = report_.exit_code()
     if code:
         sys.exit(code)

@@ -52,6 +52,11 @@ class Failure:
     calendar: str
     error: CalsyncError
 
+    def __str__(self) -> str:
+        """One line naming the calendar once (providers often name it already)."""
+        text = str(self.error)
+        return text if text.startswith(f"{self.calendar}:") else f"{self.calendar}: {text}"
+
 
 @dataclass
 class Report:

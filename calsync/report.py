@@ -121,7 +121,7 @@ def run_json(report: RunReport) -> str:
         ],
         "warnings": report.all_warnings,
         "problems": report.problems,
-        "errors": [f"{f.calendar}: {f.error}" for f in report.failures],
+        "errors": [str(f) for f in report.failures],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
@@ -144,5 +144,5 @@ def run_text(report: RunReport, quiet: bool) -> tuple[str, str]:
                        f"{c.detail}")
     err += [f"warning: {w}" for w in report.warnings]
     err += [f"warning: {p}" for p in report.problems]
-    err += [f"calsync: {f.calendar}: {f.error}" for f in report.failures]
+    err += [f"calsync: {f}" for f in report.failures]
     return "\n".join(out), "\n".join(err)

@@ -112,3 +112,11 @@ def test_doc_url_template_placeholders_are_checked(tmp_path: Path) -> None:
     path.write_text(MINIMAL + '\n[agenda]\ndoc_url_template = "https://wiki/{slug"\n')
     with pytest.raises(ConfigError, match=r"agenda\.doc_url_template: not a valid template"):
         load(path)
+
+
+def test_failure_names_the_calendar_once() -> None:
+    from calsync.engine import Failure
+    from calsync.errors import AuthError
+
+    assert str(Failure("work", AuthError("work: login expired"))) == "work: login expired"
+    assert str(Failure("work", AuthError("login expired"))) == "work: login expired"
