@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import stat
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -416,6 +417,47 @@ def test_missing_token_file_is_an_auth_error(gcal: GEnv) -> None:
     cal = dataclasses.replace(gcal.calendar(), token_file=gcal.tmp / "nope.json")
     with pytest.raises(AuthError, match="calsync setup google"):
         gcal.provider(cal).fetch(W)
+
+
+@pytest.mark.parametrize("content", ["[]", '["refresh_token"]', '"token"', "42", "null"])
+def test_token_file_that_is_not_a_json_object_is_an_auth_error(gcal: GEnv, content: str) -> None:
+    cal = gcal.calendar()
+    assert cal.token_file is not None
+    cal.token_file.write_text(content)
+    with pytest.raises(AuthError) as info:
+        gcal.provider(cal).fetch(W)
+    assert str(cal.token_file) in str(info.value) and "calsync setup google" in str(info.value)
+
+
+def test_client_library_warnings_stay_off_stderr(gcal: GEnv,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    # googleapiclient logs "Encountered 403 Forbidden with reason ..." at WARNING on every
+    # such answer; with no handler configured Python prints it to stderr, in cron mail
+    quiet = [logging.getLogger(name) for name in ("googleapiclient", "google_auth_httplib2")]
+    levels = [q.level for q in quiet]
+    root = logging.getLogger()
+    root_state = (root.level, list(root.handlers))
+    try:
+        for q in quiet:
+            q.setLevel(logging.NOTSET)  # as in a fresh process
+        seed(gcal.fake)
+        gcal.fake.fail_next = [{"status": 403, "reason": "rateLimitExceeded"}, 503]
+        with caplog.at_level(logging.DEBUG):
+            assert series(gcal.provider(gcal.calendar()).fetch(W))
+        noisy = [r for r in caplog.records if r.levelno >= logging.WARNING
+                 and r.name.startswith(("googleapiclient", "google_auth_httplib2"))]
+        assert noisy == []
+        assert (root.level, list(root.handlers)) == root_state  # the root logger is not touched
+    finally:
+        for q, level in zip(quiet, levels, strict=True):
+            q.setLevel(level)
+
+
+def test_an_answer_that_is_not_json_fails_the_calendar_cleanly(gcal: GEnv) -> None:
+    seed(gcal.fake)
+    gcal.fake.fail_next = [{"status": 200, "raw": "<html>Sign in to the proxy</html>"}]
+    with pytest.raises(ProviderError, match="not JSON"):
+        gcal.provider(gcal.calendar()).fetch(W)
 
 
 def test_token_endpoint_outage_is_not_a_login_problem(gcal: GEnv,

@@ -11,7 +11,7 @@ import pytest
 
 from calsync.docs.base import DocRequest
 from calsync.docs.gdoc import LOG_HEADING
-from calsync.errors import ForbiddenError
+from calsync.errors import AuthError, ForbiddenError, ProviderError
 from calsync.model import Body
 from calsync.providers.base import Window, WriteStatus
 from calsync.state import MemoryState
@@ -53,8 +53,121 @@ def test_ensure_creates_shares_and_remembers(gcal: GEnv) -> None:
 def test_ensure_finds_a_doc_it_created_but_forgot(gcal: GEnv) -> None:
     first = gcal.provider(gcal.calendar(), MemoryState()).docs().ensure(REQ)
     # state lost (a crash right after creating): found by appProperties, not created twice
+    gcal.fake.log.clear()
     again = gcal.provider(gcal.calendar(), MemoryState()).docs().ensure(REQ)
     assert again.id == first.id and len(gcal.fake.files) == 1
+    # its template is there already: read, not written again; its share is found, not resent
+    assert [p[0] for p in gcal.fake.docs[first.id].paragraphs].count(LOG_HEADING) == 1
+    assert api_requests(gcal.fake, "POST") == []
+    assert len(gcal.fake.permissions[first.id]) == 1
+
+
+def _template_count(fake: FakeGoogle, doc_id: str) -> int:
+    return [p[0] for p in fake.docs[doc_id].paragraphs].count(LOG_HEADING)
+
+
+def test_template_write_is_pinned_so_a_lost_answer_cannot_insert_it_twice(gcal: GEnv) -> None:
+    # the template lands, its answer is lost: a retry must not insert it a second time
+    gcal.fake.fail_next = [{"status": 503, "path": ":batchUpdate", "after": True}]
+    ref = gcal.provider(gcal.calendar()).docs().ensure(REQ)
+    assert _template_count(gcal.fake, ref.id) == 1
+    updates = api_requests(gcal.fake, "POST", ":batchUpdate")
+    assert updates and all(u["body"].get("writeControl") for u in updates)
+
+
+def test_a_failed_template_write_is_made_good_by_the_next_run(gcal: GEnv) -> None:
+    state = MemoryState()
+    gcal.fake.fail_next = [{"status": 400, "reason": "badRequest", "path": ":batchUpdate"}]
+    with pytest.raises(ProviderError, match="template"):
+        gcal.provider(gcal.calendar(), state).docs().ensure(REQ)
+    (doc_id,) = gcal.fake.files
+    assert _template_count(gcal.fake, doc_id) == 0 and not gcal.fake.permissions
+    ref = gcal.provider(gcal.calendar(), state).docs().ensure(REQ)
+    assert ref.id == doc_id and len(gcal.fake.files) == 1
+    assert _template_count(gcal.fake, doc_id) == 1
+    assert len(gcal.fake.permissions[doc_id]) == 1
+    # and with the state lost too: the doc is found and filled, not made again
+    gcal.fake.fail_next = [{"status": 400, "reason": "badRequest", "path": ":batchUpdate"}]
+    other = DocRequest(key="work:bo@example.com", counterpart="bo@example.com",
+                       counterpart_name="Bo", title="1on1 — Me / Bo", template=REQ.template)
+    with pytest.raises(ProviderError):
+        gcal.provider(gcal.calendar(), MemoryState()).docs().ensure(other)
+    found = gcal.provider(gcal.calendar(), MemoryState()).docs().ensure(other)
+    assert len(gcal.fake.files) == 2 and _template_count(gcal.fake, found.id) == 1
+
+
+def test_share_is_sent_once_even_when_its_answer_is_lost(gcal: GEnv) -> None:
+    state = MemoryState()
+    cal = gcal.calendar(share_notify=True)  # every share request emails the counterpart
+    gcal.fake.fail_next = [{"status": 503, "path": "/permissions", "method": "POST",
+                            "after": True}]
+    with pytest.raises(ProviderError):
+        gcal.provider(cal, state).docs().ensure(REQ)
+    assert len(api_requests(gcal.fake, "POST", "/permissions")) == 1  # not retried
+    # the next run looks before it shares again: the share had landed
+    ref = gcal.provider(cal, state).docs().ensure(REQ)
+    assert len(api_requests(gcal.fake, "POST", "/permissions")) == 1
+    assert [p["emailAddress"] for p in gcal.fake.permissions[ref.id]] == ["alex@example.com"]
+    gcal.fake.log.clear()
+    gcal.provider(cal, state).docs().ensure(REQ)
+    assert api_requests(gcal.fake) == []  # remembered as shared
+
+
+def test_refused_share_is_retried_by_the_runs_clock(gcal: GEnv) -> None:
+    state = MemoryState()
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    gcal.fake.fail_next = [{"status": 403, "reason": "cannotShareTeamDriveWithNonGoogleAccounts",
+                            "path": "/permissions"}]
+    ref = gcal.provider(gcal.calendar(), state, now=t0).docs().ensure(REQ)
+    assert gcal.fake.permissions.get(ref.id) is None
+    gcal.fake.log.clear()
+    gcal.provider(gcal.calendar(), state, now=t0 + timedelta(days=6)).docs().ensure(REQ)
+    assert api_requests(gcal.fake, "POST") == []  # refused 6 days ago (by --now): not yet
+    gcal.provider(gcal.calendar(), state, now=t0 + timedelta(days=8)).docs().ensure(REQ)
+    assert [p["emailAddress"] for p in gcal.fake.permissions[ref.id]] == ["alex@example.com"]
+
+
+@pytest.mark.parametrize("reason", ["insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"])
+def test_doc_api_scope_refusal_is_a_login_problem(gcal: GEnv, reason: str) -> None:
+    gcal.fake.fail_next = [{"status": 403, "reason": reason, "path": "/v1/documents"}]
+    with pytest.raises(AuthError, match="calsync setup google") as info:
+        gcal.provider(gcal.calendar()).docs().ensure(REQ)
+    assert info.value.exit_code == 3 and reason in str(info.value)
+
+
+def test_login_without_the_drive_scope_is_a_login_problem(gcal: GEnv) -> None:
+    # the user unchecked "drive.file" on the consent screen: Google answers 403
+    cal = gcal.calendar(scopes=["https://www.googleapis.com/auth/calendar.events"])
+    with pytest.raises(AuthError, match="calsync setup google") as info:
+        gcal.provider(cal).docs().ensure(REQ)
+    assert info.value.exit_code == 3 and "insufficientPermissions" in str(info.value)
+
+
+def test_rejected_login_on_the_doc_is_a_login_problem(gcal: GEnv) -> None:
+    docs = gcal.provider(gcal.calendar()).docs()
+    ref = docs.ensure(REQ)
+    # 401 after google-auth's own refresh-and-retry (twice): the login is not accepted
+    gcal.fake.fail_next = [{"status": 401, "reason": "authError", "path": "/v1/documents"}] * 3
+    with pytest.raises(AuthError, match="calsync setup google"):
+        docs.add_section(ref, "2026-03-02", "2026-03-02")
+
+
+@pytest.mark.parametrize(("reason", "error"), [
+    ("insufficientPermissions", AuthError), ("domainPolicy", ProviderError)])
+def test_change_feed_refusal_is_a_calsync_error(gcal: GEnv, reason: str,
+                                                error: type[Exception]) -> None:
+    state = MemoryState()
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    docs = gcal.provider(gcal.calendar(), state, now=t0).docs()
+    ref = docs.ensure(REQ)
+    docs.read_text(ref)  # takes the change feed's start token
+    gcal.fake.fail_next = [{"status": 403, "reason": reason, "path": "/drive/v3/changes"}]
+    later = gcal.provider(gcal.calendar(), state, now=t0 + timedelta(hours=2)).docs()
+    with pytest.raises(error) as info:
+        later.read_text(ref)
+    assert type(info.value) is error
+    fix = "calsync setup google" if error is AuthError else "reading Drive changes"
+    assert fix in str(info.value)
 
 
 def test_refused_share_keeps_the_doc_and_is_not_retried_every_run(gcal: GEnv) -> None:
@@ -72,8 +185,6 @@ def test_refused_share_keeps_the_doc_and_is_not_retried_every_run(gcal: GEnv) ->
 
 
 def test_disabled_api_names_the_fix(gcal: GEnv) -> None:
-    from calsync.errors import ProviderError
-
     gcal.fake.fail_next = [{"status": 403, "reason": "accessNotConfigured",
                             "message": "Google Docs API has not been used in project 1 before "
                                        "or it is disabled.", "path": "/v1/documents"}]

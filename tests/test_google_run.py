@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from calsync.providers.google import TAG_KEY
-from tests.fakes.google import FakeGoogle, api_requests
+from tests.fakes.google import CANCELLED_INSTANCE_FIELDS, FakeGoogle, api_requests
 from tests.google_fixtures import *  # noqa: F403
 from tests.helpers import SCENARIO_NOW, cli
 
@@ -108,3 +113,96 @@ def test_revoked_login_stops_only_that_calendar(fake_google: FakeGoogle, tmp_pat
     assert result.exit_code == 3
     assert "calsync setup google" in result.output
     assert '"calendar": "local"' in result.output  # the other calendar was still reported
+
+
+def test_refused_drive_change_feed_fails_only_that_calendar_cleanly(fake_google: FakeGoogle,
+                                                                    tmp_path: Path) -> None:
+    config = setup_calendar(fake_google, tmp_path)
+    assert cli("--config", config, "run", "--now", SCENARIO_NOW).exit_code == 0
+    # a writable calendar after the Google one, still to be written
+    local = tmp_path / "local.ics"
+    local.write_text((ROOT / "tests" / "scenarios" / "core.ics").read_text())
+    config.write_text(config.read_text() + f'\n[[calendars]]\nname = "local"\nprovider = "ics"\n'
+                                           f'path = "{local}"\n')
+    later = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(hours=2)).isoformat()
+    fake_google.fail_next.append({"status": 403, "reason": "insufficientPermissions",
+                                  "path": "/drive/v3/changes"})
+    result = cli("--config", config, "run", "--now", later, "--format", "json")
+    assert result.exit_code == 3  # log in again, not a traceback
+    doc = json.loads(result.stdout)
+    (error,) = doc["errors"]
+    assert error.startswith("scenarios: ") and "calsync setup google" in error
+    assert any(c["calendar"] == "local" for c in doc["changes"])  # the next one still ran
+    assert "Traceback" not in result.output
+
+
+def test_login_without_drive_access_exits_3_naming_the_fix(fake_google: FakeGoogle,
+                                                           tmp_path: Path) -> None:
+    config = setup_calendar(fake_google, tmp_path)
+    # "drive.file" unchecked on Google's consent screen
+    fake_google.write_token(tmp_path / "token.json", "me@example.com",
+                            ["https://www.googleapis.com/auth/calendar.events"])
+    result = cli("--config", config, "run", "--now", SCENARIO_NOW)
+    assert result.exit_code == 3, result.output
+    assert "calsync setup google" in result.output and "insufficientPermissions" in result.output
+
+
+def _status(config: Path, now: str) -> dict[str, dict[str, Any]]:
+    result = cli("--config", config, "status", "--now", now, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return {r["counterpart"]: r for r in json.loads(result.stdout)["relationships"]}
+
+
+def test_cancelled_instances_listed_bare_still_count(fake_google: FakeGoogle, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Google lists a cancelled instance with only its id, series and original start: it
+    still belongs to its relationship and counts as planned but not held, on the first
+    (full) sync and in later incremental ones."""
+    config = setup_calendar(fake_google, tmp_path)
+    token = json.loads((tmp_path / "token.json").read_text())["token"]
+    req = urllib.request.Request(
+        f"{fake_google.base}/calendar/v3/calendars/primary/events?singleEvents=true"
+        "&showDeleted=true&maxResults=2500", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        items = json.loads(resp.read())["items"]
+    listed = [e for e in items if e["status"] == "cancelled" and e.get("recurringEventId")]
+    assert listed and all(set(e) <= set(CANCELLED_INSTANCE_FIELDS) for e in listed)
+    first = _status(config, SCENARIO_NOW)
+    assert first["exdate@example.com"]["cancelled"] == 2  # EXDATEs, never seen in full
+    assert first["exdate@example.com"]["planned"] > first["exdate@example.com"]["held"]
+    # between runs: one past meeting of a series is deleted, and a new series arrives whose
+    # first meeting was cancelled (listed before any sibling that could describe it)
+    drift = sorted((e for e in fake_google.events.values()
+                    if "drift@example.com" in str(e.get("attendees"))
+                    and e.get("recurringEventId") and e["status"] != "cancelled"
+                    and e["_start"] < datetime.fromisoformat(SCENARIO_NOW)),
+                   key=lambda e: e["_start"])
+    fake_google.cancel(drift[-1]["id"])
+    fake_google.seed_ics(NEW_SERIES, ["me@example.com"], tz="Europe/Berlin")
+    fake_google.log.clear()
+    second = _status(config, SCENARIO_NOW)
+    assert "syncToken" in api_requests(fake_google)[0]["query"]  # incremental
+    assert second["drift@example.com"]["cancelled"] == first["drift@example.com"]["cancelled"] + 1
+    new = second["new@example.com"]
+    assert new["cancelled"] == 1 and new["titles"] == ["New / Me 1on1"]
+    assert new["held"] == new["planned"] - 1
+    # a fresh full sync (new state) sees the same
+    monkeypatch.setenv("CALSYNC_HOME", str(tmp_path / "fresh"))
+    assert _status(config, SCENARIO_NOW) == second
+
+
+NEW_SERIES = """BEGIN:VCALENDAR
+VERSION:2.0
+BEGIN:VEVENT
+UID:new-series@example.com
+SUMMARY:New / Me 1on1
+DTSTART;TZID=Europe/Berlin:20260401T090000
+DTEND;TZID=Europe/Berlin:20260401T092500
+RRULE:FREQ=WEEKLY;COUNT=6
+EXDATE;TZID=Europe/Berlin:20260401T090000
+ORGANIZER:mailto:me@example.com
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:me@example.com
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:new@example.com
+END:VEVENT
+END:VCALENDAR
+"""

@@ -10,6 +10,16 @@ the doc's log heading, so nothing people wrote is rewritten; ``writeControl`` pi
 revision that was read, so a concurrent edit makes the insert fail instead of landing in
 the wrong place (it is retried once on a fresh read). Text is read back with Drive's
 ``files.export`` as Markdown, where checklists come out as ``- [ ]`` / ``- [x]`` lines.
+
+Only reads and revision-pinned writes are retried. ``files.create`` and
+``permissions.create`` cannot be guarded, so they are sent once: a retry after a lost
+answer could make a second doc or send a second share email. The template goes in as a
+revision-pinned ``batchUpdate`` of a doc read empty, so it lands once however often it
+is tried, and a doc whose template write failed gets it on a later run. A share whose
+answer was lost is looked up (``permissions.list``) before it is sent again.
+
+Every failure leaves as a :class:`~calsync.errors.CalsyncError`, mapped like the
+calendar's own (:func:`calsync.providers.google.http_error`).
 """
 
 from __future__ import annotations
@@ -17,11 +27,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.docs.base import POLL_EVERY, DocRef, DocRequest
-from calsync.errors import ForbiddenError, ProviderError
+from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderError
 
 if TYPE_CHECKING:
     from calsync.config import CalendarConfig
@@ -91,23 +101,22 @@ class GoogleDocBackend:
     def _documents(self) -> Any:
         return self.session.resource("docs", "v1", "documents")
 
-    def _run(self, req: Any, what: str, retry: bool = True) -> Any:
-        from googleapiclient.errors import HttpError
+    def _error(self, exc: Any, what: str) -> CalsyncError:
+        """An ``HttpError`` from Drive or Docs, mapped as the calendar's own errors are."""
+        from calsync.providers.google import http_error
 
-        from calsync.providers.google import disabled_api_hint, error_message, error_reason
+        uri = str(getattr(exc, "uri", ""))
+        api = "Google Docs API" if "docs." in uri or "/v1/documents" in uri else "Google Drive API"
+        return http_error(exc, f"{self.cal.name}: shared doc", what, api)
+
+    def _run(self, req: Any, what: str, retry: bool = True) -> Any:
+        """Run a read (``retry``) or an unguarded write (``retry=False``)."""
+        from googleapiclient.errors import HttpError
 
         try:
             return self.session.execute(req, retry=retry, what=what)
         except HttpError as exc:
-            hint = disabled_api_hint(exc, "Google Docs API" if "docs." in str(exc.uri)
-                                     or "/v1/documents" in str(exc.uri) else "Google Drive API")
-            if hint:
-                raise ProviderError(f"{self.cal.name}: shared doc: {hint}") from None
-            reason = error_reason(exc)
-            raise ProviderError(
-                f"{self.cal.name}: shared doc: {what}: Google answered HTTP {exc.status_code}"
-                f"{f' {reason}' if reason else ''}: {error_message(exc)}"
-            ) from None
+            raise self._error(exc, what) from None
 
     # -- DocBackend ---------------------------------------------------------------------
     def ensure(self, request: DocRequest) -> DocRef:
@@ -116,6 +125,8 @@ class GoogleDocBackend:
         if raw:
             rec = json.loads(raw)
             ref = DocRef(id=rec["id"], url=rec["url"])
+            if not rec.get("template", True):  # created, but the template did not go in
+                self._write_template(rec, request, key)
             if not rec.get("shared"):
                 self._share(rec, request, key)
             self._known[ref.id] = KnownDoc(ref.id, ref.url, rec.get("title") or request.title)
@@ -123,7 +134,8 @@ class GoogleDocBackend:
         if self.cal.read_only:
             raise ForbiddenError(f"{self.cal.name} is read_only: calsync creates no doc for it")
         rec = self._find(request.key) or self._create(request)
-        self.state.set(key, json.dumps(rec))
+        self.state.set(key, json.dumps(rec))  # remembered before anything else can fail
+        self._write_template(rec, request, key)
         self._share(rec, request, key)
         ref = DocRef(id=rec["id"], url=rec["url"])
         self._known[ref.id] = KnownDoc(ref.id, ref.url, request.title)
@@ -145,8 +157,10 @@ class GoogleDocBackend:
         if not files:
             return None
         f = files[0]
+        # an earlier run may have failed before the template or the share: both are checked
         return {"id": f["id"], "url": f.get("webViewLink") or _doc_url(f["id"]),
-                "title": f.get("name", ""), "shared": False}
+                "title": f.get("name", ""), "shared": False, "template": False,
+                "share_tried": True}
 
     def _create(self, request: DocRequest) -> dict[str, Any]:
         meta = {
@@ -161,52 +175,72 @@ class GoogleDocBackend:
             retry=False,
         )
         doc_id = created["id"]
-        lines = _md_lines(request.template) + [("", "NORMAL_TEXT"), (LOG_HEADING, "HEADING_2")]
-        text = "".join(line + "\n" for line, _ in lines)
-        requests: list[dict[str, Any]] = [
-            {"insertText": {"location": {"index": 1}, "text": text}}
-        ]
-        index = 1
-        for line, style in lines:
-            n = utf16_len(line) + 1
-            if style != "NORMAL_TEXT":
-                requests.append(_style(index, index + n, style))
-            index += n
-        self._run(
-            self._documents().batchUpdate(documentId=doc_id, body={"requests": requests}),
-            "writing the doc's template",
-        )
         return {"id": doc_id, "url": created.get("webViewLink") or _doc_url(doc_id),
-                "title": request.title, "shared": False}
+                "title": request.title, "shared": False, "template": False}
+
+    def _write_template(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
+        """Write the template into the doc, once: only into a doc read empty, pinned to the
+        revision read (``writeControl``), so a retry after a lost answer, or a later run
+        after a failed one, finds it written instead of writing it again."""
+        from googleapiclient.errors import HttpError
+
+        for attempt in range(2):
+            document = self._run(self._documents().get(documentId=rec["id"]), "reading the doc")
+            if any(text.strip() for _, _, text in _paragraphs(document)):
+                break  # written already (an answer lost), or people wrote in it: leave it
+            body: dict[str, Any] = {"requests": _template_requests(request.template)}
+            if document.get("revisionId"):
+                body["writeControl"] = {"requiredRevisionId": document["revisionId"]}
+            req = self._documents().batchUpdate(documentId=rec["id"], body=body)
+            try:
+                # retried only when pinned to the revision read: it cannot land twice
+                self.session.execute(req, retry="writeControl" in body,
+                                     what="writing the doc's template")
+            except HttpError as exc:
+                if exc.status_code == 400 and attempt == 0 and "revision" in str(
+                    exc.content
+                ).lower():
+                    continue  # changed since our read (maybe by our own lost write): look again
+                raise self._error(exc, "writing the doc's template") from None
+            break
+        else:  # pragma: no cover - the second attempt breaks or raises
+            raise ProviderError(f"{self.cal.name}: shared doc: the template did not go in")
+        rec["template"] = True
+        self.state.set(key, json.dumps(rec))
 
     def _share(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
-        body = {"type": "user", "role": "writer", "emailAddress": request.counterpart}
+        from googleapiclient.errors import HttpError
+
+        from calsync.providers.google import RATE_LIMIT_REASONS, error_message, error_reason
+
+        today = self.now.date()  # the run's clock: --now holds here too
+        if rec.get("share_failed") and rec["share_failed"] > (
+            today - timedelta(days=SHARE_RETRY_DAYS)
+        ).isoformat():
+            return  # refused recently: the doc still works; try again in a few days
+        if rec.get("share_tried") and self._shared_with(rec["id"], request.counterpart):
+            self._shared(rec, key)  # an earlier share landed but its answer was lost
+            return
+        rec["share_tried"] = True
+        self.state.set(key, json.dumps(rec))
         req = self._permissions().create(
             fileId=rec["id"],
-            body=body,
+            body={"type": "user", "role": "writer", "emailAddress": request.counterpart},
             sendNotificationEmail=self.cal.share_notify,
             fields="id",
         )
-        from googleapiclient.errors import HttpError
-
-        from calsync.providers.google import error_message, error_reason
-
-        today = date.today().isoformat()
-        if rec.get("share_failed") and rec["share_failed"] > (
-            date.today() - timedelta(days=SHARE_RETRY_DAYS)
-        ).isoformat():
-            return  # refused recently: the doc still works; try again in a few days
         try:
-            # creating the same user permission twice is harmless, so a retry is safe
-            self.session.execute(req, retry=True, what="sharing the doc")
+            # not guarded, and it may email the counterpart: sent once, never retried
+            self.session.execute(req, retry=False, what="sharing the doc")
         except HttpError as exc:
-            if exc.status_code not in (400, 403, 404):
-                raise ProviderError(
-                    f"{self.cal.name}: shared doc: sharing: Google answered HTTP "
-                    f"{exc.status_code}: {error_message(exc)}"
-                ) from None
+            error = self._error(exc, "sharing the doc")
+            refused = exc.status_code in (400, 403, 404) and (
+                error_reason(exc) not in RATE_LIMIT_REASONS
+            )
+            if isinstance(error, AuthError) or not refused:
+                raise error from None
             # e.g. sharing outside the organisation is not allowed: keep the doc, say so
-            rec["share_failed"] = today
+            rec["share_failed"] = today.isoformat()
             self.warnings.append(
                 f"{self.cal.name}: could not share the doc {rec['url']} with "
                 f"{request.counterpart} ({error_reason(exc) or exc.status_code}: "
@@ -215,9 +249,28 @@ class GoogleDocBackend:
             )
             self.state.set(key, json.dumps(rec))
             return
+        self._shared(rec, key)
+
+    def _shared(self, rec: dict[str, Any], key: str) -> None:
         rec["shared"] = True
         rec.pop("share_failed", None)
+        rec.pop("share_tried", None)
         self.state.set(key, json.dumps(rec))
+
+    def _shared_with(self, file_id: str, email: str) -> bool:
+        """Whether ``email`` already has write access to the doc (a read: safe to retry)."""
+        perms = self._permissions()
+        req = perms.list(fileId=file_id, pageSize=100,
+                         fields="nextPageToken,permissions(type,role,emailAddress)")
+        while req is not None:
+            resp = self._run(req, "reading the doc's sharing")
+            for p in resp.get("permissions") or []:
+                if str(p.get("emailAddress") or "").lower() == email.lower() and p.get(
+                    "role"
+                ) in ("writer", "owner", "organizer", "fileOrganizer"):
+                    return True
+            req = perms.list_next(req, resp)
+        return False
 
     def _changed(self) -> set[str] | None:
         """Docs changed since the last run, from Drive's change feed: one request per run.
@@ -255,7 +308,7 @@ class GoogleDocBackend:
                     req = changes.list_next(req, resp)
             except HttpError as exc:
                 if exc.status_code not in (400, 404, 410):
-                    raise
+                    raise self._error(exc, "reading Drive changes") from None
                 valid, new_token = False, None  # the token is no longer valid
             for fid in changed:
                 self.state.set(_K_TEXT + fid, None)
@@ -333,12 +386,7 @@ class GoogleDocBackend:
                     exc.content
                 ).lower():
                     continue  # someone edited the doc between our read and write
-                from calsync.providers.google import error_message
-
-                raise ProviderError(
-                    f"{self.cal.name}: shared doc: adding the meeting section: Google "
-                    f"answered HTTP {exc.status_code}: {error_message(exc)}"
-                ) from None
+                raise self._error(exc, "adding the meeting section") from None
             self._done(doc, done, marker)
             return True
         raise ProviderError(
@@ -349,6 +397,20 @@ class GoogleDocBackend:
 
     def _done(self, doc: DocRef, done: list[str], marker: str) -> None:
         self.state.set(_K_SECTIONS + doc.id, json.dumps((done + [marker])[-100:]))
+
+
+def _template_requests(template: str) -> list[dict[str, Any]]:
+    """The Docs requests that write the template and the log heading into an empty doc."""
+    lines = _md_lines(template) + [("", "NORMAL_TEXT"), (LOG_HEADING, "HEADING_2")]
+    text = "".join(line + "\n" for line, _ in lines)
+    requests: list[dict[str, Any]] = [{"insertText": {"location": {"index": 1}, "text": text}}]
+    index = 1
+    for line, style in lines:
+        n = utf16_len(line) + 1
+        if style != "NORMAL_TEXT":
+            requests.append(_style(index, index + n, style))
+        index += n
+    return requests
 
 
 def _style(start: int, end: int, style: str) -> dict[str, Any]:

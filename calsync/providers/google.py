@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import random
 import re
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from calsync.errors import AuthError, ProviderError
+from calsync.errors import AuthError, CalsyncError, ProviderError
 from calsync.model import (
     Attendee,
     AttendeeKind,
@@ -57,6 +58,11 @@ SYNC_MARGIN = timedelta(days=60)  # list this far past the window, so the window
 PAGE_SIZE = 2500  # the API's maximum
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# 403 reasons meaning the login lacks a scope (e.g. drive.file unchecked on the consent screen)
+SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+# Loggers of the client libraries: they warn on every non-2xx answer ("Encountered 403
+# Forbidden with reason ..."), which Python's last-resort handler prints to stderr.
+QUIET_LOGGERS = ("googleapiclient", "google_auth_httplib2")
 
 SETUP_HINT = (
     "run `calsync setup google` to log in again. If this happens about every 7 days, the "
@@ -119,6 +125,40 @@ def error_message(exc: Any) -> str:
         return str(getattr(exc, "reason", "") or "")
 
 
+def http_error(exc: Any, label: str, what: str, api: str = "Google Calendar API") -> CalsyncError:
+    """A Google ``HttpError`` as calsync's error: the one mapping for the calendar
+    provider and the doc backend. A refused or under-scoped login is an
+    :class:`AuthError` (exit 3, "run ``calsync setup google``"); the rest is a
+    :class:`ProviderError` (exit 4).
+    """
+    status = exc.status_code
+    reason = error_reason(exc)
+    if status == 401:
+        return AuthError(f"{label}: Google refused the login (401); {SETUP_HINT}")
+    if status == 403 and reason in SCOPE_REASONS:
+        return AuthError(
+            f"{label}: the Google login lacks the needed permission ({reason}); "
+            "run `calsync setup google` and allow all the access it asks for on Google's "
+            "consent screen"
+        )
+    hint = disabled_api_hint(exc, api)
+    if hint:
+        return ProviderError(f"{label}: {hint}")
+    return ProviderError(
+        f"{label}: {what}: Google answered HTTP {status}"
+        f"{f' {reason}' if reason else ''}: {error_message(exc)}"
+    )
+
+
+def quiet_client_loggers() -> None:
+    """Keep the client libraries' warnings off stderr (cron silence, ``--quiet``): calsync
+    reports every failure itself. Only their own loggers: the root logger is left alone."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.ERROR:
+            logger.setLevel(logging.ERROR)
+
+
 class _Gone(Exception):
     """The sync token expired (410)."""
 
@@ -142,6 +182,7 @@ class Session:
         self.api_url = api_url
         self.retry = retry
         self.label = label  # the calendar's name, for messages
+        quiet_client_loggers()
         self._creds: Any = None
         self._saved_token: str | None = None
         self._info: dict[str, Any] = {}
@@ -164,8 +205,14 @@ class Session:
                 f"{self.label}: cannot read the Google login at {self.token_file} "
                 f"({type(exc).__name__}); run `calsync setup google`"
             ) from None
+        if not isinstance(info, dict):
+            raise AuthError(
+                f"{self.label}: the Google login at {self.token_file} is not a login saved by "
+                f"calsync (JSON {type(info).__name__}, not an object); "
+                "run `calsync setup google`"
+            )
         missing = [k for k in ("refresh_token", "client_id", "client_secret") if not info.get(k)]
-        if not isinstance(info, dict) or missing:
+        if missing:
             raise AuthError(
                 f"{self.label}: the Google login at {self.token_file} lacks "
                 f"{', '.join(missing) or 'fields'}; run `calsync setup google`"
@@ -244,6 +291,7 @@ class Session:
         """Run one request. ``retry`` only for reads and If-Match-guarded writes."""
         import httplib2
         from google.auth.exceptions import RefreshError, TransportError
+        from googleapiclient.errors import Error as ClientError
         from googleapiclient.errors import HttpError
 
         policy = self.retry
@@ -253,6 +301,12 @@ class Session:
             try:
                 result = request.execute(num_retries=0)
                 self.save()
+                if isinstance(result, str) and "alt=json" in str(request.uri):
+                    # the client hands back what it could not parse (a proxy's login page)
+                    raise ProviderError(
+                        f"{self.label}: {what}: Google's answer was not JSON "
+                        f"({result[:60]!r}); check api_url and any proxy"
+                    )
                 return result
             except RefreshError as exc:
                 if getattr(exc, "retryable", False):
@@ -273,6 +327,10 @@ class Session:
                     raise
                 wait = policy.delay(attempt, retry_after(exc.resp.get("retry-after")))
                 failure: str = f"HTTP {status} {reason or ''}".strip()
+            except ClientError as exc:  # not an HTTP error: a malformed answer, a bad upload
+                raise ProviderError(
+                    f"{self.label}: {what}: unexpected answer from Google ({type(exc).__name__})"
+                ) from None
             except (OSError, TransportError, httplib2.HttpLib2Error) as exc:
                 if not retry:
                     raise ProviderError(f"{self.label}: {what}: {type(exc).__name__}") from None
@@ -517,6 +575,7 @@ class GoogleProvider:
 
     def _apply(self, items: Iterable[dict[str, Any]], lo: datetime, hi: datetime) -> None:
         assert self._events is not None
+        minimal: list[dict[str, Any]] = []
         for item in items:
             eid = item.get("id")
             if not eid:
@@ -536,34 +595,79 @@ class GoogleProvider:
                             other["status"] = "cancelled"
                             self._dirty = True
                     continue
-                item = self._with_sibling_times(item)
-            span = self._span(item)
-            if span is None or span[1] <= lo or span[0] >= hi:
-                if self._events.pop(eid, None) is not None:
-                    self._dirty = True
-                continue
-            self._events[eid] = _trim(item)
-            self._dirty = True
+                if not item.get("start"):
+                    minimal.append(item)  # filled in from its siblings, once all are in
+                    continue
+            self._keep(eid, item, lo, hi)
+        if minimal:
+            wanted = {item["recurringEventId"] for item in minimal}
+            by_series: dict[str, list[dict[str, Any]]] = {}
+            for other in self._events.values():
+                sid = other.get("recurringEventId")
+                if isinstance(sid, str) and sid in wanted and other.get("status") != "cancelled":
+                    by_series.setdefault(sid, []).append(other)
+            for item in minimal:
+                filled = self._from_siblings(item, by_series.get(item["recurringEventId"], []))
+                self._keep(item["id"], filled, lo, hi)
 
-    def _with_sibling_times(self, item: dict[str, Any]) -> dict[str, Any]:
-        """A cancelled instance may carry only id, recurringEventId and originalStartTime."""
-        if item.get("start") or not item.get("originalStartTime"):
-            return item
+    def _keep(self, eid: str, item: dict[str, Any], lo: datetime, hi: datetime) -> None:
+        """Cache an event that overlaps the synced span; forget it otherwise."""
         assert self._events is not None
+        span = self._span(item)
+        if span is None or span[1] <= lo or span[0] >= hi:
+            if self._events.pop(eid, None) is not None:
+                self._dirty = True
+            return
+        self._events[eid] = _trim(item)
+        self._dirty = True
+
+    def _from_siblings(
+        self, item: dict[str, Any], instances: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A cancelled instance as listed: only id, status, recurringEventId and
+        originalStartTime (google.md §3). Its title, people and length come from the
+        series' other instances: those not moved, with the most common title and length,
+        nearest in time; failing those, from the series master (one request).
+        """
+        if not item.get("originalStartTime"):
+            return item
+        original = _when(item["originalStartTime"], self._calendar_tz)
         out = dict(item)
         out["start"] = dict(item["originalStartTime"])
-        length = timedelta(0)
-        for other in self._events.values():
-            if other.get("recurringEventId") == item["recurringEventId"]:
-                span = self._span(other)
-                if span:
-                    length = span[1] - span[0]
-                    break
-        start = _when(out["start"], self._calendar_tz)
-        if start and not start[1]:
-            out["end"] = {"dateTime": (start[0] + length).isoformat()}
+        out["end"] = dict(item["originalStartTime"])
+        if original is None:
+            return out
+        siblings = []
+        for other in instances:  # the series' other instances, not cancelled
+            span = self._span(other)
+            if span is None:
+                continue
+            moved = other.get("originalStartTime") not in (None, other.get("start"))
+            siblings.append((other, span[1] - span[0], moved, abs(span[0] - original[0])))
+        if not siblings:
+            # no other instance to learn from: the series master says (one request)
+            master = self._get(item["recurringEventId"])
+            span = self._span(master) if master and master.get("status") != "cancelled" else None
+            if master is None or span is None:
+                return out
+            siblings.append((master, span[1] - span[0], False, timedelta(0)))
+        counts: dict[tuple[str, timedelta], int] = {}
+        for other, length, _, _ in siblings:
+            sig = (str(other.get("summary") or ""), length)
+            counts[sig] = counts.get(sig, 0) + 1
+        best, length, _, _ = min(
+            siblings,
+            key=lambda s: (s[2], -counts[(str(s[0].get("summary") or ""), s[1])], s[3],
+                           str(s[0].get("id"))),
+        )
+        for key in ("summary", "organizer", "attendees", "attendeesOmitted", "iCalUID"):
+            if key in best and key not in out:
+                out[key] = best[key]
+        if original[1]:  # all-day: whole days
+            days = max(length.days, 1)
+            out["end"] = {"date": (original[0].date() + timedelta(days=days)).isoformat()}
         else:
-            out["end"] = dict(out["start"])
+            out["end"] = {"dateTime": (original[0] + length).isoformat()}
         return out
 
     def _prune_truncated(self, items: list[dict[str, Any]]) -> None:
@@ -785,28 +889,13 @@ class GoogleProvider:
             return current
         return None
 
-    def _error(self, exc: Any, what: str) -> Exception:
-        status = exc.status_code
-        reason = error_reason(exc)
-        if status == 401:
-            return AuthError(f"{self.name}: Google refused the login (401); {SETUP_HINT}")
-        if status == 403 and reason in ("insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"):
-            return AuthError(
-                f"{self.name}: the Google login lacks the needed permission ({reason}); "
-                "run `calsync setup google`"
-            )
-        hint = disabled_api_hint(exc, "Google Calendar API")
-        if hint:
-            return ProviderError(f"{self.name}: {hint}")
-        if status == 404:
+    def _error(self, exc: Any, what: str) -> CalsyncError:
+        if exc.status_code == 404:
             return ProviderError(
                 f"{self.name}: Google calendar {self.cal.calendar_id!r} not found or not shared "
                 "with this login (check calendar_id)"
             )
-        return ProviderError(
-            f"{self.name}: {what}: Google answered HTTP {status}"
-            f"{f' {reason}' if reason else ''}: {error_message(exc)}"
-        )
+        return http_error(exc, self.name, what)
 
     # -- docs and lifecycle -------------------------------------------------------------
     def docs(self) -> GoogleDocBackend:

@@ -1,9 +1,10 @@
 """A stateful loopback fake of the Google endpoints calsync uses.
 
 Calendar v3 (events list with paging, ``singleEvents``, ``showDeleted``, sync tokens and
-410, events get / instances / patch with ETags and 412, extended properties, attachments,
+410, cancelled instances listed with only the fields Google sends for them, events get /
+instances / patch with ETags and 412, extended properties, attachments,
 ``forbiddenForNonOrganizer``), Drive v3 (files create / list by appProperties / export,
-permissions create), Docs v1 (documents get / batchUpdate with insertText,
+permissions create / list), Docs v1 (documents get / batchUpdate with insertText,
 updateParagraphStyle and writeControl), and the OAuth endpoints (``/auth`` redirecting
 back with a code and recording PKCE, ``/token`` for the authorization_code and
 refresh_token grants, ``invalid_grant`` for revoked or unknown tokens).
@@ -92,6 +93,9 @@ WRITE_SCOPES = {
 }
 DRIVE_SCOPES = {"https://www.googleapis.com/auth/drive", "https://www.googleapis.com/auth/drive.file"}
 DOCS_SCOPES = DRIVE_SCOPES | {"https://www.googleapis.com/auth/documents"}
+# What a listing carries for a cancelled instance of a recurring event.
+CANCELLED_INSTANCE_FIELDS = ("kind", "etag", "id", "status", "recurringEventId",
+                             "originalStartTime")
 ALL_SCOPES = [
     "https://www.googleapis.com/auth/calendar.events",
     "https://www.googleapis.com/auth/drive.file",
@@ -223,6 +227,10 @@ class FakeGoogle:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.log: list[dict[str, Any]] = []
+        # Injected failures, first match wins: a status, or {"status", "reason", "message",
+        # "retry_after", "path" (substring), "method", "after", "raw"}; with "after" the
+        # request is carried out and then its answer replaced by the error (an answer lost
+        # on the way); with "raw" that text is the answer, as HTML, with that status.
         self.fail_next: list[int | dict[str, Any]] = []
         self.token_fail_next: list[int] = []  # statuses for the next /token requests
         self.seq = 1000
@@ -588,11 +596,14 @@ class FakeGoogle:
         return res
 
     # -- serving ----------------------------------------------------------------------
-    def serve_event(self, ev: dict[str, Any], cal: str) -> dict[str, Any]:
+    def serve_event(self, ev: dict[str, Any], cal: str, listing: bool = False) -> dict[str, Any]:
+        if listing and ev["status"] == "cancelled" and ev.get("recurringEventId"):
+            # A cancelled instance of a series, in a listing (showDeleted / incremental
+            # sync): Google sends only these fields (google.md §3 "Cancelled instances"),
+            # never the summary, attendees, organizer, start or end.
+            return {k: copy.deepcopy(ev[k]) for k in CANCELLED_INSTANCE_FIELDS if k in ev}
         out = {k: copy.deepcopy(v) for k, v in ev.items() if not k.startswith("_")}
         owner = self.calendars.get(cal, {}).get("owner", cal)
-        if ev["status"] == "cancelled" and ev.get("recurringEventId") and not ev.get("_keep"):
-            pass  # Google guarantees only some fields; serving all of them is allowed
         org = out.get("organizer")
         if org is not None:
             if org.get("email") == owner:
@@ -646,6 +657,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------------------
     def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None,
               ctype: str = "application/json; charset=UTF-8") -> None:
+        lost, self._lost = getattr(self, "_lost", None), None
+        if lost is not None and code < 300:
+            return self._error(lost.status, lost.reason, lost.message, lost.headers)
         if isinstance(payload, bytes):
             data = payload
         elif isinstance(payload, str):
@@ -687,6 +701,7 @@ class _Handler(BaseHTTPRequestHandler):
         with fake.lock:
             fake.log.append({"method": req.method, "path": req.path, "query": query,
                              "headers": req.headers, "body": body})
+        self._lost: ApiError | None = None
         try:
             if u.path in ("/auth", "/token"):
                 (self._auth if u.path == "/auth" else self._token)(req)
@@ -696,6 +711,8 @@ class _Handler(BaseHTTPRequestHandler):
                     spec = item if isinstance(item, dict) else {"status": item}
                     if spec.get("path") and spec["path"] not in u.path:
                         continue
+                    if spec.get("method") and spec["method"] != req.method:
+                        continue
                     fake.fail_next.pop(i)
                     status = int(spec["status"])
                     reason = spec.get("reason") or {429: "rateLimitExceeded",
@@ -703,7 +720,15 @@ class _Handler(BaseHTTPRequestHandler):
                     hdrs = {}
                     if spec.get("retry_after") is not None:
                         hdrs["Retry-After"] = str(spec["retry_after"])
-                    raise ApiError(status, reason, spec.get("message") or "Injected failure", hdrs)
+                    if spec.get("raw") is not None:  # e.g. a proxy's HTML page, as is
+                        return self._send(status, str(spec["raw"]), ctype="text/html")
+                    error = ApiError(status, reason, spec.get("message") or "Injected failure", hdrs)
+                    if spec.get("after"):
+                        # the request is carried out, then its answer is lost (a gateway
+                        # timeout): the client sees only the error
+                        self._lost = error
+                        break
+                    raise error
             grant = self._grant(req)
             self._route(req, grant)
         except ApiError as exc:
@@ -831,7 +856,7 @@ class _Handler(BaseHTTPRequestHandler):
             "summary": cal, "updated": _stamp(datetime.now(UTC)),
             "timeZone": fake.calendars[cal]["tz"], "accessRole": "owner",
             "defaultReminders": [{"method": "popup", "minutes": 10}],
-            "items": [fake.serve_event(e, cal) for e in chunk],
+            "items": [fake.serve_event(e, cal, listing=True) for e in chunk],
         }
         if offset + max_results < len(items):
             out["nextPageToken"] = f"EjY{offset + max_results}.{snap}"
@@ -967,6 +992,11 @@ class _Handler(BaseHTTPRequestHandler):
                         text = "\ufeff" + doc.text().replace("\n", "\r\n")
                         return self._send(200, text.encode(), ctype="text/plain")
                     raise ApiError(400, "badRequest", "Export format not supported.")
+                if m.group(2) == "permissions" and req.method == "GET":
+                    owner = {"kind": "drive#permission", "id": "owner", "type": "user",
+                             "role": "owner", "emailAddress": f["_owner"]}
+                    return self._send(200, {"kind": "drive#permissionList", "permissions": [
+                        owner, *fake.permissions.get(f["id"], [])]})
                 if m.group(2) == "permissions" and req.method == "POST":
                     body = req.body if isinstance(req.body, dict) else {}
                     errs = schema_errors(body, {"$ref": "Permission"}, "drive.v3")
