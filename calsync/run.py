@@ -94,6 +94,7 @@ class _Ctx:
 def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> RunReport:
     report = RunReport(generated_at=now, dry_run=dry_run)
     ctx = _Ctx(config, now, store, dry_run)
+    started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with run_lock(data_dir() / "run.lock"):
         if dry_run:  # everything, provider sync state included, is rolled back at the end
             store.db.execute("BEGIN")
@@ -114,6 +115,10 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> R
         finally:
             if dry_run:
                 store.db.execute("ROLLBACK")
+        if not dry_run:
+            written = sum(1 for c in report.changes if c.status is WriteStatus.WRITTEN)
+            store.log_run(started, datetime.now().astimezone(), "run", written,
+                          len(report.all_warnings), len(report.failures), report.exit_code())
     return report
 
 

@@ -402,3 +402,14 @@ def test_json_lists_every_current_warning_each_run(example: Path) -> None:
 def test_now_out_of_range_is_a_usage_error(example: Path) -> None:
     result = cli("--config", example, "status", "--now", "0001-01-01T00:00")
     assert result.exit_code == 2 and "out of range" in result.output
+
+
+def test_runs_are_logged_in_state(example: Path, calsync_home: Path) -> None:
+    import sqlite3
+
+    run(example)
+    run(example)
+    run(example, "--dry-run")
+    rows = sqlite3.connect(calsync_home / "state.sqlite3").execute(
+        "SELECT command, written, errors, exit_code FROM runs").fetchall()
+    assert rows == [("run", 2, 0, 0), ("run", 0, 0, 0)]  # the dry run left no trace
