@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic import calendar  # noqa: E402
+from synthetic import calendar, median_of, wall  # noqa: E402
 
 from calsync.config import load  # noqa: E402
 from calsync.engine import window  # noqa: E402
@@ -43,15 +40,6 @@ NOW = "2026-11-25T09:00:00+01:00"
 OWNER = "mgr@example.com"
 
 
-def wall(cmd: list[str], env: dict[str, str]) -> float:
-    t = time.perf_counter()
-    subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def median_of(fn: Callable[[], float], n: int) -> float:
-    return statistics.median(fn() for _ in range(n))
 
 
 def counts(fake: FakeMicrosoft) -> tuple[int, int, int]:

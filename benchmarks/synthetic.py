@@ -1,4 +1,6 @@
-"""A synthetic manager calendar: N weekly 1on1 series over several years, with exceptions.
+"""What the benchmarks share: a synthetic manager calendar and timing helpers.
+
+The calendar: N weekly 1on1 series over several years, with exceptions.
 
 Shared by the benchmarks so every provider is measured on the same shape: series i
 meets weekly with report<i>@example.com; every 10th series has 3 EXDATEs and 2 moved
@@ -7,6 +9,10 @@ occurrences, and the owner organizes every series.
 
 from __future__ import annotations
 
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 
@@ -45,3 +51,14 @@ def calendar(series: int = 200, years: int = 3, end: datetime | None = None) -> 
                           "END:VEVENT"]
     lines.append("END:VCALENDAR")
     return "\r\n".join(lines) + "\r\n"
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def median_of(fn: Callable[[], float], n: int) -> float:
+    return statistics.median(fn() for _ in range(n))
