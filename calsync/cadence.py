@@ -32,16 +32,23 @@ def minutes(occ: Occurrence) -> float:
     return occ.duration.total_seconds() / 60
 
 
+def held_meetings(rel: Relationship, now: datetime, owner: tuple[str, ...]) -> list[Occurrence]:
+    """Meetings that happened: past, not cancelled or removed, nobody declined; by start."""
+    out: list[Occurrence] = []
+    for occ in rel.occurrences:
+        if occ.end > now or occ.cancelled or declined(occ, rel.counterpart, owner):
+            continue
+        if not out or occ.start != out[-1].start:  # two series at one instant: one meeting
+            out.append(occ)
+    return out
+
+
 def analyse(rel: Relationship, policy: Policy, now: datetime, owner: tuple[str, ...]) -> Cadence:
     past = [o for o in rel.occurrences if o.end <= now]
     cancelled = [o for o in past if o.cancelled]
     declines = [o for o in past if not o.cancelled and declined(o, rel.counterpart, owner)]
     declined_ids = {id(o) for o in declines}
-    held_all = [o for o in past if not o.cancelled and id(o) not in declined_ids]
-    held: list[Occurrence] = []
-    for occ in held_all:  # two series at the same instant are one meeting
-        if not held or occ.start != held[-1].start:
-            held.append(occ)
+    held = held_meetings(rel, now, owner)
     upcoming = [
         o for o in rel.occurrences if o.start > now and not o.cancelled and not declined(o, "", owner)
     ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import calsync.actions as actions
 import calsync.agenda as agenda
-from calsync.cadence import declined, figures, who
+from calsync.cadence import figures, held_meetings, who
 from calsync.config import Config
 from calsync.docs.base import DocBackend, DocRef, DocRequest
 from calsync.docs.local import LocalDocs
@@ -169,12 +169,8 @@ def next_occurrence(
 
 
 def last_held(status: RelationshipStatus, now: datetime, owner: tuple[str, ...]) -> Occurrence | None:
-    rel = status.relationship
-    held = [
-        o for o in rel.occurrences
-        if o.end <= now and not o.cancelled and not declined(o, rel.counterpart, owner)
-    ]
-    return held[-1] if held else None
+    meetings = held_meetings(status.relationship, now, owner)
+    return meetings[-1] if meetings else None
 
 
 def _relationship(
