@@ -159,10 +159,10 @@ class IcsProvider:
             for c in events
             if c.get("RRULE") or c.get("RDATE") or c.get("RECURRENCE-ID")
         }
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, datetime]] = set()  # aware datetimes compare as instants
         for comp, uid in self._expand(cal, events, file, window, warnings):
             occ = self._occurrence(comp, uid, uid in recurring, file)
-            key = (uid, (occ.recurrence_id or occ.start).isoformat())
+            key = (uid, occ.recurrence_id or occ.start)
             if key not in seen:
                 seen.add(key)
                 yield occ
@@ -238,7 +238,7 @@ class IcsProvider:
         )
 
     def _removed(
-        self, master: Any, file: Path, window: Window, seen: set[tuple[str, str]], cal: Any
+        self, master: Any, file: Path, window: Window, seen: set[tuple[str, datetime]], cal: Any
     ) -> Iterator[Occurrence]:
         """Instances the series planned in the window and an EXDATE took out again."""
         uid = str(master.get("UID"))
@@ -250,10 +250,8 @@ class IcsProvider:
             return
         planned = self._rule_starts(master, cal, window)  # an EXDATE off the rule removed nothing
         for start in starts:
-            key = (uid, start.isoformat())
-            if start not in planned or key in seen or any(
-                k[0] == uid and datetime.fromisoformat(k[1]) == start for k in seen
-            ):
+            key = (uid, start)
+            if start not in planned or key in seen:
                 continue
             seen.add(key)
             yield Occurrence(
