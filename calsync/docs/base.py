@@ -9,13 +9,28 @@ without rewriting anything people wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from calsync.state import KeyValue
 
 # How often a cloud backend asks whether someone edited a doc (Drive / OneDrive change
 # feeds). A cron run every 15 minutes would otherwise spend a second request each time;
 # a tick in the doc reaching the next invite within the hour is fresh enough.
 POLL_EVERY = timedelta(hours=1)
+
+
+def polled_recently(state: KeyValue, key: str, now: datetime | None) -> bool:
+    """Whether a change feed was read less than :data:`POLL_EVERY` before ``now``."""
+    polled = state.get(key)
+    if polled is None or now is None:
+        return False
+    return timedelta(0) <= now - datetime.fromisoformat(polled) < POLL_EVERY
+
+
+def mark_polled(state: KeyValue, key: str, now: datetime | None) -> None:
+    if now is not None:
+        state.set(key, now.isoformat())
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.docs.base import POLL_EVERY, DocRef, DocRequest
+from calsync.docs.base import DocRef, DocRequest, mark_polled, polled_recently
 from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderError
 
 if TYPE_CHECKING:
@@ -284,12 +284,9 @@ class GoogleDocBackend:
         self._checked = True
         changes = self._changes_api()
         token = self.state.get(_K_CHANGES)
-        polled = self.state.get(_K_POLLED)
-        if token and polled:
-            since = self.now - datetime.fromisoformat(polled)
-            if timedelta(0) <= since < POLL_EVERY:
-                self._changes = set()  # read within the hour: cached texts stand
-                return self._changes
+        if token and polled_recently(self.state, _K_POLLED, self.now):
+            self._changes = set()  # read within the hour: cached texts stand
+            return self._changes
         if token:
             changed: set[str] = set()
             valid = True
@@ -314,12 +311,12 @@ class GoogleDocBackend:
                 self.state.set(_K_TEXT + fid, None)
             if valid and new_token:
                 self.state.set(_K_CHANGES, new_token)
-                self.state.set(_K_POLLED, self.now.isoformat())
+                mark_polled(self.state, _K_POLLED, self.now)
                 self._changes = changed
                 return changed
         start = self._run(changes.getStartPageToken(), "reading Drive changes")
         self.state.set(_K_CHANGES, str(start["startPageToken"]))
-        self.state.set(_K_POLLED, self.now.isoformat())
+        mark_polled(self.state, _K_POLLED, self.now)
         self._changes = None
         return None
 

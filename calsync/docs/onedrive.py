@@ -34,7 +34,7 @@ import zipfile
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.docs.base import POLL_EVERY, DocRef, DocRequest
+from calsync.docs.base import DocRef, DocRequest, mark_polled, polled_recently
 from calsync.errors import ConflictError, ForbiddenError, ProviderError
 from calsync.providers.microsoft import GraphError, json_of
 
@@ -283,12 +283,9 @@ class OneDriveDocs:
         if self._changed_ids is not None or self._no_chain:
             return self._changed_ids
         link = self.state.get("onedrive:delta")
-        polled = self.state.get("onedrive:polled")
-        if link and polled and self.now is not None:
-            since = self.now - datetime.fromisoformat(polled)
-            if timedelta(0) <= since < POLL_EVERY:  # read within the hour: cached texts stand
-                self._changed_ids = set()
-                return self._changed_ids
+        if link and polled_recently(self.state, "onedrive:polled", self.now):
+            self._changed_ids = set()  # read within the hour: cached texts stand
+            return self._changed_ids
         url = link or "/me/drive/root/delta"
         params = None if link else {"token": "latest"}
         changed: set[str] = set()
@@ -304,8 +301,7 @@ class OneDriveDocs:
                         changed.add(ident)
                 if "@odata.deltaLink" in page:
                     self.state.set("onedrive:delta", str(page["@odata.deltaLink"]))
-                    if self.now is not None:
-                        self.state.set("onedrive:polled", self.now.isoformat())
+                    mark_polled(self.state, "onedrive:polled", self.now)
                     break
                 url = page.get("@odata.nextLink")
                 if not url:
