@@ -233,18 +233,20 @@ def _relationship(
         # (Outlook rewrites HTML). Writing again would email the attendee for nothing.
         return None
     change = Change(item.calendar.name, rel.counterpart, rel.name, target.start,
-                    WriteStatus.WRITTEN, doc_url=doc_url,
-                    diff=_diff(target.description.text, expected.text, who(rel), target.start))
-    if ctx.dry_run:
-        return change
-    result = item.provider.write_description(target, lambda body: agenda.splice(body, data), digest)
-    change.status, change.detail = result.status, result.detail
-    if result.status is WriteStatus.UNCHANGED:
-        return None
-    if result.status is WriteStatus.WRITTEN:
+                    WriteStatus.WRITTEN, doc_url=doc_url)
+    before, after = target.description, expected
+    if not ctx.dry_run:
+        result = item.provider.write_description(
+            target, lambda body: agenda.splice(body, data), digest
+        )
+        change.status, change.detail = result.status, result.detail
+        if result.status is WriteStatus.UNCHANGED:
+            return None
+        if result.status is not WriteStatus.WRITTEN:
+            return change
         store.record_write(item.calendar.name, target.ref, digest, now)
-        if result.before is not None and result.after is not None:
-            change.diff = _diff(result.before.text, result.after.text, who(rel), target.start)
+        before, after = result.before or before, result.after or after  # as actually stored
+    change.diff = _diff(before.text, after.text, who(rel), target.start)
     return change
 
 
