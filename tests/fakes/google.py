@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes import serve, shut
+
 # -- schema oracle ------------------------------------------------------------------------
 
 _DOCS: dict[str, dict[str, Any]] = {}
@@ -258,19 +260,12 @@ class FakeGoogle:
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> FakeGoogle:
         handler = type("Handler", (_Handler,), {"fake": self})
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        srv.daemon_threads = True
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
-        self.server = srv
-        self.base = f"http://127.0.0.1:{srv.server_address[1]}"
+        self.server, self.base = serve(handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        shut(self.server)
+        self.server = None
 
     def __enter__(self) -> FakeGoogle:
         return self.start()

@@ -50,6 +50,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tests.fakes import serve, shut
+
 _TEAMS_URL = re.compile(r"https://teams\.microsoft\.com/l/meetup-join/[^\"'<>\s]+")
 
 # A realistic Outlook HTML body of a Teams meeting, as Exchange stores it.
@@ -255,19 +257,12 @@ class FakeMicrosoft:
         class Handler(_Handler):
             state = fake
 
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        srv.daemon_threads = True
-        srv.socket = server_ctx.wrap_socket(srv.socket, server_side=True)
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
-        self._server = srv
-        self.base = f"https://127.0.0.1:{srv.server_address[1]}"
+        self._server, self.base = serve(Handler, server_ctx)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        shut(self._server)
+        self._server = None
 
     @property
     def graph_url(self) -> str:
