@@ -67,7 +67,8 @@ def test_first_run_writes_next_occurrences_only(example: Path) -> None:
     assert "drifting" in err and "Bob Okafor" in err
     for key in changed:
         text = after[key].description.text
-        assert text.endswith(before[key].description.text) if key in before else True
+        assert key in before  # an instance that existed gained the block; nothing new appeared
+        assert text.endswith(before[key].description.text)
         assert agenda.BEGIN in text and agenda.END in text
 
 
@@ -143,9 +144,11 @@ def test_json_and_quiet(example: Path) -> None:
     assert code == 0 and {c["counterpart"] for c in doc["changes"]} == {
         "alice@example.com", "erin@example.com"}
     assert all(c["status"] == "written" for c in doc["changes"])
-    shutil.copy(EXAMPLES / "calendar.ics", example.parent / "calendar.ics")
+    cal = example.parent / "calendar.ics"
+    shutil.copy(EXAMPLES / "calendar.ics", cal)
     code, out, err = run(example, "--quiet")
-    assert out == ""
+    assert code == 0 and out == ""
+    assert cal.read_bytes() != (EXAMPLES / "calendar.ics").read_bytes()  # it did write, quietly
 
 
 def test_japanese(example: Path) -> None:
