@@ -29,7 +29,7 @@ from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
 from calsync.errors import AuthError, CalsyncError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
-from calsync.providers.base import WriteStatus
+from calsync.providers.base import HasDocs, WriteStatus
 from calsync.store import Store
 
 
@@ -136,10 +136,8 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
 
 
 def _docs(config: Config, item: CalendarSurvey) -> DocBackend:
-    factory = getattr(item.provider, "docs", None)
-    if factory is not None and config.agenda.docs_dir is None:
-        backend: DocBackend = factory()
-        return backend
+    if isinstance(item.provider, HasDocs) and config.agenda.docs_dir is None:
+        return item.provider.docs()
     folder = config.agenda.docs_dir or data_dir() / "docs"
     return LocalDocs(folder, config.agenda.doc_url_template)
 

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from calsync.docs.base import DocBackend
 from calsync.model import Body, FetchResult, Occurrence
@@ -68,6 +68,7 @@ class Provider(Protocol):
         ...
 
 
+@runtime_checkable
 class HasDocs(Protocol):
     """A provider that also offers a doc backend on the same login (Drive, OneDrive)."""
 
