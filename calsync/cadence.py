@@ -12,7 +12,7 @@ from datetime import datetime
 from statistics import median
 
 from calsync.config import Policy
-from calsync.model import Cadence, Label, Occurrence, Relationship, Response
+from calsync.model import Cadence, Label, Mark, MarkKind, Occurrence, Relationship, Response
 
 
 def declined(occ: Occurrence, counterpart: str, owner: tuple[str, ...]) -> bool:
@@ -41,6 +41,42 @@ def held_meetings(rel: Relationship, now: datetime, owner: tuple[str, ...]) -> l
         if not out or occ.start != out[-1].start:  # two series at one instant: one meeting
             out.append(occ)
     return out
+
+
+_RANK = {
+    MarkKind.HELD: 0,
+    MarkKind.PLANNED: 1,
+    MarkKind.DECLINED: 2,
+    MarkKind.CANCELLED: 3,
+    MarkKind.REMOVED: 4,
+}
+
+
+def mark_kind(occ: Occurrence, rel: Relationship, now: datetime, owner: tuple[str, ...]) -> MarkKind:
+    """What became of one occurrence: the one classification cadence, status and report share."""
+    if occ.removed:
+        return MarkKind.REMOVED
+    if occ.cancelled:
+        return MarkKind.CANCELLED
+    if declined(occ, rel.counterpart, owner):
+        return MarkKind.DECLINED
+    return MarkKind.PLANNED if occ.end > now else MarkKind.HELD
+
+
+def timeline(rel: Relationship, now: datetime, owner: tuple[str, ...]) -> list[Mark]:
+    """Every planned meeting of the pair once, by start.
+
+    Two series at one instant (a replaced series, a copy in two calendars) are one
+    meeting; the most favourable fate wins, so a held meeting is never shown as its
+    cancelled twin.
+    """
+    best: dict[datetime, tuple[MarkKind, Occurrence]] = {}
+    for occ in rel.occurrences:
+        kind = mark_kind(occ, rel, now, owner)
+        seen = best.get(occ.start)
+        if seen is None or _RANK[kind] < _RANK[seen[0]]:
+            best[occ.start] = (kind, occ)
+    return [Mark(occ.start, occ.end, kind) for _, (kind, occ) in sorted(best.items(), key=lambda kv: kv[0])]
 
 
 def analyse(rel: Relationship, policy: Policy, now: datetime, owner: tuple[str, ...]) -> Cadence:

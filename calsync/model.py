@@ -153,3 +153,29 @@ class Cadence:
     last_held: datetime | None
     next: datetime | None
     warnings: tuple[str, ...] = ()
+    recent_since: datetime | None = None  # start of the recent window (first held meeting in it)
+    attendance: float | None = None  # held ÷ planned in the recent window
+    open_gap_days: float | None = None  # days since the last held meeting, when past the recent median
+    planned_interval_days: float | None = None  # from the next planned occurrences
+    planned_duration_min: float | None = None
+    next_planned: tuple[datetime, ...] = ()
+    reasons: tuple[str, ...] = ()  # machine-readable: interval, duration, attendance, open-gap, plan, ...
+
+
+class MarkKind(enum.StrEnum):
+    """What became of one planned meeting, as a timeline shows it."""
+
+    HELD = "held"
+    CANCELLED = "cancelled"
+    DECLINED = "declined"
+    REMOVED = "removed"  # taken out of its series (EXDATE, a deleted instance)
+    PLANNED = "planned"  # still ahead
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One planned meeting of a relationship on its timeline."""
+
+    start: datetime
+    end: datetime
+    kind: MarkKind
