@@ -33,6 +33,14 @@ def _friendly(fn: F) -> F:
         except CalsyncError as exc:
             click.echo(f"calsync: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except ModuleNotFoundError as exc:
+            from calsync.install import missing_library
+
+            error = missing_library(exc)
+            if error is None:
+                raise
+            click.echo(f"calsync: {error}", err=True)
+            sys.exit(error.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
