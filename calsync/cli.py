@@ -217,6 +217,46 @@ def setup_microsoft(
     click.echo(run_setup(path, client_id, tenant, browser, read_only))
 
 
+@main.group()
+def schedule() -> None:
+    """Run `calsync run --quiet` regularly (systemd user timer, else crontab)."""
+
+
+@schedule.command("install")
+@click.option("--every", default="15m", show_default=True, help="Interval: 15m, 30m, 1h, ...")
+@click.pass_context
+@_friendly
+def schedule_install(ctx: click.Context, every: str) -> None:
+    """Install (or update) the timer, with this invocation's config and home."""
+    from calsync import schedule as sched
+    from calsync.config import default_config_path
+
+    job = sched.job_for(ctx.obj or default_config_path(), sched.parse_every(every))
+    click.echo(sched.install(job))
+
+
+@schedule.command("remove")
+@_friendly
+def schedule_remove() -> None:
+    """Remove the timer or crontab line that `schedule install` added."""
+    from calsync import schedule as sched
+
+    click.echo(sched.remove())
+
+
+@schedule.command("show")
+@_friendly
+def schedule_show() -> None:
+    """Say what is installed; exit 1 when nothing is."""
+    from calsync import schedule as sched
+
+    current = sched.state()
+    for line in sched.describe(current):
+        click.echo(line)
+    if not current.installed:
+        sys.exit(1)
+
+
 @main.command("init")
 @click.option("--owner", "owners", multiple=True, metavar="ADDRESS",
               help="Your email address (repeat for several).")

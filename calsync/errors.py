@@ -60,6 +60,12 @@ class ForbiddenError(ProviderError):
     """The provider refused a write (not the organizer, no permission)."""
 
 
+class ScheduleError(CalsyncError):
+    """systemd or crontab refused to install, or neither is available."""
+
+    exit_code = 4
+
+
 class LockedError(CalsyncError):
     """Another run holds the lock."""
 
