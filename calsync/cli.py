@@ -217,6 +217,22 @@ def setup_microsoft(
     click.echo(run_setup(path, client_id, tenant, browser, read_only))
 
 
+@main.command()
+@_FORMAT
+@click.pass_context
+@_friendly
+def doctor(ctx: click.Context, fmt: str) -> None:
+    """Check config, calendars, logins, clock, state, lock and timer; one line each."""
+    from calsync import doctor as doc
+    from calsync.config import default_config_path
+
+    checks = doc.diagnose(ctx.obj or default_config_path())
+    click.echo(doc.as_json(checks) if fmt == "json" else doc.as_text(checks))
+    code = doc.exit_code(checks)
+    if code:
+        sys.exit(code)
+
+
 @main.group()
 def schedule() -> None:
     """Run `calsync run --quiet` regularly (systemd user timer, else crontab)."""
