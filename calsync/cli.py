@@ -141,10 +141,13 @@ def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
 def run(ctx: click.Context, dry_run: bool, now_text: str | None, fmt: str, quiet: bool) -> None:
     """Write the agenda into the next 1on1 invite of every relationship (for cron)."""
     from calsync import report
+    from calsync.progress import for_output
     from calsync.run import run as run_once
 
     config = _load(ctx)
-    result = run_once(config, _now(now_text, config), _store(), dry_run=dry_run)
+    now = _now(now_text, config)
+    bar = for_output(fmt, quiet, sys.stderr)
+    result = run_once(config, now, _store(), dry_run=dry_run, progress=bar)
     if fmt == "json":
         click.echo(report.run_json(result))
     else:
