@@ -33,6 +33,14 @@ def _friendly(fn: F) -> F:
         except CalsyncError as exc:
             click.echo(f"calsync: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except ModuleNotFoundError as exc:
+            from calsync.install import missing_library
+
+            error = missing_library(exc)
+            if error is None:
+                raise
+            click.echo(f"calsync: {error}", err=True)
+            sys.exit(error.exit_code)
 
     return wrapper  # type: ignore[return-value]
 
@@ -133,10 +141,13 @@ def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
 def run(ctx: click.Context, dry_run: bool, now_text: str | None, fmt: str, quiet: bool) -> None:
     """Write the agenda into the next 1on1 invite of every relationship (for cron)."""
     from calsync import report
+    from calsync.progress import for_output
     from calsync.run import run as run_once
 
     config = _load(ctx)
-    result = run_once(config, _now(now_text, config), _store(), dry_run=dry_run)
+    now = _now(now_text, config)
+    bar = for_output(fmt, quiet, sys.stderr)
+    result = run_once(config, now, _store(), dry_run=dry_run, progress=bar)
     if fmt == "json":
         click.echo(report.run_json(result))
     else:
@@ -207,6 +218,120 @@ def setup_microsoft(
 
     path = ctx.obj or default_config_path()
     click.echo(run_setup(path, client_id, tenant, browser, read_only))
+
+
+@main.command()
+@_FORMAT
+@click.pass_context
+@_friendly
+def doctor(ctx: click.Context, fmt: str) -> None:
+    """Check config, calendars, logins, clock, state, lock and timer; one line each."""
+    from calsync import doctor as doc
+    from calsync.config import default_config_path
+
+    checks = doc.diagnose(ctx.obj or default_config_path())
+    click.echo(doc.as_json(checks) if fmt == "json" else doc.as_text(checks))
+    code = doc.exit_code(checks)
+    if code:
+        sys.exit(code)
+
+
+@main.group()
+def schedule() -> None:
+    """Run `calsync run --quiet` regularly (systemd user timer, else crontab)."""
+
+
+@schedule.command("install")
+@click.option("--every", default="15m", show_default=True, help="Interval: 15m, 30m, 1h, ...")
+@click.pass_context
+@_friendly
+def schedule_install(ctx: click.Context, every: str) -> None:
+    """Install (or update) the timer, with this invocation's config and home."""
+    from calsync import schedule as sched
+    from calsync.config import default_config_path
+
+    job = sched.job_for(ctx.obj or default_config_path(), sched.parse_every(every))
+    click.echo(sched.install(job))
+
+
+@schedule.command("remove")
+@_friendly
+def schedule_remove() -> None:
+    """Remove the timer or crontab line that `schedule install` added."""
+    from calsync import schedule as sched
+
+    click.echo(sched.remove())
+
+
+@schedule.command("show")
+@_friendly
+def schedule_show() -> None:
+    """Say what is installed; exit 1 when nothing is."""
+    from calsync import schedule as sched
+
+    current = sched.state()
+    for line in sched.describe(current):
+        click.echo(line)
+    if not current.installed:
+        sys.exit(1)
+
+
+@main.command("init")
+@click.option("--owner", "owners", multiple=True, metavar="ADDRESS",
+              help="Your email address (repeat for several).")
+@click.option("--timezone", help="Your IANA time zone (default: the system's).")
+@click.option("--language", type=click.Choice(["en", "ja"]), help="Language of the agenda.")
+@click.option("--ics", "ics_path", type=click.Path(path_type=Path),
+              help="First calendar: an .ics file or a folder of them.")
+@click.option("--google", "use_google", is_flag=True, help="First calendar: Google Calendar.")
+@click.option("--microsoft", "use_microsoft", is_flag=True, help="First calendar: Microsoft 365.")
+@click.option("--client-secrets", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --google: the Desktop app OAuth client JSON.")
+@click.option("--client-id", help="With --microsoft: your app registration's client id.")
+@click.option("--force", is_flag=True, help="Replace an existing config.")
+@click.pass_context
+@_friendly
+def init_command(
+    ctx: click.Context, owners: tuple[str, ...], timezone: str | None, language: str | None,
+    ics_path: Path | None, use_google: bool, use_microsoft: bool, client_secrets: Path | None,
+    client_id: str | None, force: bool,
+) -> None:
+    """Write a first, commented config (asks for what the flags leave open)."""
+    import shlex
+    from datetime import date
+
+    from calsync import init
+    from calsync.config import default_config_path
+    from calsync.errors import ConfigError
+
+    chosen = [n for n, on in (("ics", ics_path is not None), ("google", use_google),
+                              ("microsoft", use_microsoft)) if on]
+    if len(chosen) > 1:
+        raise ConfigError("choose one first calendar: --ics PATH, --google or --microsoft")
+    path = (ctx.obj or default_config_path()).expanduser()
+    if path.exists() and not force:  # before asking anything
+        init.write(path, "", force)
+    owner_list = tuple(a for o in owners for a in init.split_addresses(o))
+    given = init.Answers(owner_list, timezone, language or "", chosen[0] if chosen else "",
+                         ics_path, client_secrets, client_id)
+    if sys.stdin.isatty():
+        given = init.ask(given, click.prompt)
+    else:
+        hint = init.missing(given)
+        if hint:
+            raise ConfigError(f"init: {hint} (no terminal to ask on)")
+        given = init.Answers(given.owners, given.timezone or init.local_timezone(),
+                             given.language or "en", given.provider, given.ics_path,
+                             given.client_secrets, given.client_id)
+    answers = init.absolute(given)
+    text = init.render(answers, date.today())
+    init.check(answers, path, text)
+    init.write(path, text, force)
+    flag = f" --config {shlex.quote(str(path))}" if ctx.obj else ""
+    first, *then = init.next_steps(answers, flag)
+    click.echo(f"wrote {path}")
+    click.echo(f"next: {first}")
+    click.echo("then: " + ", then ".join(then))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,7 @@ code  meaning
 ====  =====================================================================
 0     success (drift warnings included)
 1     unexpected internal error (a bug: that one does print a traceback)
-2     bad configuration or usage
+2     bad configuration or usage, or a library missing from the installation
 3     a login expired or was revoked: run ``calsync setup <provider>``
 4     a calendar could not be processed (file unreadable, server refused)
 5     another calsync run holds the lock
@@ -26,6 +26,12 @@ class CalsyncError(Exception):
 
 class ConfigError(CalsyncError):
     """The config file is missing, unreadable or invalid."""
+
+    exit_code = 2
+
+
+class MissingLibraryError(CalsyncError):
+    """A dependency cannot be imported (a broken environment); names the pip command."""
 
     exit_code = 2
 
@@ -52,6 +58,12 @@ class ConflictError(ProviderError):
 
 class ForbiddenError(ProviderError):
     """The provider refused a write (not the organizer, no permission)."""
+
+
+class ScheduleError(CalsyncError):
+    """systemd or crontab refused to install, or neither is available."""
+
+    exit_code = 4
 
 
 class LockedError(CalsyncError):

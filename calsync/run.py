@@ -29,6 +29,7 @@ from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
 from calsync.errors import AuthError, CalsyncError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
+from calsync.progress import Progress, silent
 from calsync.providers.base import HasDocs, WriteStatus
 from calsync.store import Store
 
@@ -89,11 +90,13 @@ class _Ctx:
     now: datetime
     store: Store
     dry_run: bool
+    progress: Progress = silent
 
 
-def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> RunReport:
+def run(config: Config, now: datetime, store: Store, dry_run: bool = False,
+        progress: Progress = silent) -> RunReport:
     report = RunReport(generated_at=now, dry_run=dry_run)
-    ctx = _Ctx(config, now, store, dry_run)
+    ctx = _Ctx(config, now, store, dry_run, progress)
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with run_lock(data_dir() / "run.lock"):
         if dry_run:  # everything, provider sync state included, is rolled back at the end
@@ -125,7 +128,7 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> R
 def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     report.problems.extend(item.fetched.warnings)
     docs = _docs(ctx.config, item)
-    for status in item.statuses:
+    for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
         _warn_once(ctx, item.calendar.name, status, report)
         if item.calendar.read_only:
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,9 @@ def setup(
             "Google returned no refresh token: check that the OAuth client is a \"Desktop "
             "app\" client, then run `calsync setup google` again"
         )
-    write_private(token_file, creds.to_json() + "\n")
+    saved = json.loads(creds.to_json())
+    saved["calsync_login_at"] = datetime.now(UTC).isoformat()  # for doctor's 7-day note
+    write_private(token_file, json.dumps(saved) + "\n")
 
     owner_email = _verify(token_file, existing, calendar_id)
     entry: dict[str, object] = {"provider": "google", "calendar_id": calendar_id,
