@@ -79,7 +79,9 @@ class Report:
 
 
 def window(config: Config, now: datetime) -> Window:
-    ahead = max(config.policy.lookahead_days, config.agenda.horizon_days)
+    """Back over the lookback; ahead as far too, so the plan ahead is seen (cadence.current_plan)."""
+    policy = config.policy
+    ahead = max(policy.lookahead_days, policy.lookback_days, config.agenda.horizon_days)
     return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
 
 

@@ -43,6 +43,13 @@ def relationship_json(item: RelationshipStatus) -> dict[str, Any]:
         "warnings": list(c.warnings),
         "last_held": _iso(c.last_held),
         "next": _iso(c.next),
+        "recent_days": _round(c.recent_days),
+        "attendance": _round(c.attendance),
+        "open_gap_days": _round(c.open_gap_days),
+        "planned_interval_days": _round(c.planned_interval_days),
+        "planned_duration_min": _round(c.planned_duration_min),
+        "next_planned": [t.isoformat() for t in c.next_planned],
+        "reasons": list(c.reasons),
     }
 
 
