@@ -190,6 +190,7 @@ def analyse(rel: Relationship, policy: Policy, now: datetime, owner: tuple[str, 
         next_planned=tuple(m.start for m in plan),
         reasons=reasons,
         marks=tuple(marks),
+        idle_days=days_without(held, past, now),
         recent_held=len(recent),
         recent_planned=len(window),
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from calsync.cadence import analyse
-from calsync.config import CalendarConfig, Config
+from calsync.config import CalendarConfig, Config, Policy
 from calsync.detect import Candidate, detect
 from calsync.errors import AuthError, CalsyncError
 from calsync.model import Cadence, FetchResult, Relationship
@@ -25,6 +25,7 @@ from calsync.store import Store
 class RelationshipStatus:
     relationship: Relationship
     cadence: Cadence
+    policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
 
     @property
     def role(self) -> str:
@@ -98,7 +99,7 @@ def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurv
             continue
         found = detect(fetched.occurrences, owner, config.detection)
         statuses = [
-            RelationshipStatus(rel, analyse(rel, config.policy, now, owner))
+            RelationshipStatus(rel, analyse(rel, config.policy, now, owner), config.policy)
             for rel in found.relationships
         ]
         yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)

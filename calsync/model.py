@@ -162,6 +162,7 @@ class Cadence:
     reasons: tuple[str, ...] = ()  # machine-readable: interval, duration, attendance, open-gap, plan, ...
     marks: tuple[Mark, ...] = ()  # the timeline the figures came from (status draws it)
     recent_days: float | None = None  # length of the recent window: recent_days, or longer when extended
+    idle_days: float | None = None  # days since the last held meeting (the first planned, if none)
     recent_held: int = 0  # held meetings in the recent window
     recent_planned: int = 0  # planned meetings (held or not) in the recent window
 
