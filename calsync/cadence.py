@@ -66,18 +66,23 @@ def mark_kind(occ: Occurrence, rel: Relationship, now: datetime, owner: tuple[st
     return MarkKind.PLANNED if occ.end > now else MarkKind.HELD
 
 
+def _preference(kind: MarkKind, occ: Occurrence) -> tuple[int, float, str, str]:
+    return (_RANK[kind], -occ.duration.total_seconds(), occ.uid, occ.ref)
+
+
 def timeline(rel: Relationship, now: datetime, owner: tuple[str, ...]) -> list[Mark]:
     """Every planned meeting of the pair once, by start.
 
     Two series at one instant (a replaced series, a copy in two calendars) are one
     meeting; the most favourable fate wins, so a held meeting is never shown as its
-    cancelled twin.
+    cancelled twin; between equal fates the longer, then the first by uid, so the
+    result never depends on the order the provider listed them.
     """
     best: dict[datetime, tuple[MarkKind, Occurrence]] = {}
     for occ in rel.occurrences:
         kind = mark_kind(occ, rel, now, owner)
         seen = best.get(occ.start)
-        if seen is None or _RANK[kind] < _RANK[seen[0]]:
+        if seen is None or _preference(kind, occ) < _preference(*seen):
             best[occ.start] = (kind, occ)
     return [
         Mark(occ.start, occ.end, kind, occ.series_id)
