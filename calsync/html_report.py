@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
 from html import escape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from calsync import html_charts as charts
 from calsync.cadence import num, timeline, wall_days
@@ -95,14 +96,16 @@ class _Words:
     problems: str
     failures: str
     months: tuple[str, ...]
+    zone: tzinfo | None = None  # dates read in the owner's zone
 
-    def day(self, d: date) -> str:
+    def local(self, at: datetime) -> datetime:
+        return at.astimezone(self.zone) if self.zone is not None else at
+
+    def day(self, at: datetime) -> str:
+        d = self.local(at).date()
         if self.lang == "ja":
             return f"{d.year}年{d.month}月{d.day}日"
         return f"{d.day} {self.months[d.month - 1]} {d.year}"
-
-    def month(self, d: date) -> str:
-        return self.months[d.month - 1]
 
 
 _EN = _Words(
@@ -289,14 +292,14 @@ def _attendance(w: _Words, c: Cadence) -> str:
 
 def _when(w: _Words, at: datetime) -> str:
     zone = at.tzname() or ""
-    return f"{w.day(at.date())}, {at:%H:%M} {zone}".rstrip()
+    return f"{w.day(at)}, {at:%H:%M} {zone}".rstrip()
 
 
 def _reason(w: _Words, code: str, c: Cadence, config: Config) -> str:
     p = config.policy
     plan = _figs(w, c.planned_interval_days, c.planned_duration_min)
     if c.next_planned:
-        plan += f" ({w.day(c.next_planned[0].date())} –)"
+        plan += f" ({w.day(c.next_planned[0])} –)"
     values = {
         "interval": num(c.median_interval_days) if c.median_interval_days is not None else "–",
         "max_interval": num(p.max_interval_days),
@@ -397,8 +400,8 @@ def _summary(w: _Words, rows: list[_Row]) -> str:
             else "–",
             f"{c.held} / {c.planned}",
             escape(_pct(w, c.attendance)),
-            escape(w.day(c.last_held.date())) if c.last_held else "–",
-            escape(w.day(c.next.date())) if c.next else "–",
+            escape(w.day(c.last_held)) if c.last_held else "–",
+            escape(w.day(c.next)) if c.next else "–",
         )
         tds = "".join(
             f'<td data-col="{escape(col)}">{cell}</td>' for col, cell in zip(w.cols[1:], cells, strict=True)
@@ -429,7 +432,7 @@ def _ticks(w: _Words, axis: charts.Axis) -> list[charts.Tick]:
         at = datetime(day.year, day.month, 1, tzinfo=axis.start.tzinfo)
         if at > axis.end:
             return out
-        out.append(charts.Tick(at, w.month(day)))
+        out.append(charts.Tick(at, w.months[day.month - 1]))
 
 
 def _counts(w: _Words, marks: list[Mark]) -> str:
@@ -455,12 +458,12 @@ def _relationship(w: _Words, r: _Row, axis: charts.Axis, config: Config, now: da
     pairs = [
         (w.before_now, f"{before} → {_figs(w, c.median_interval_days, c.median_duration_min)}"),
         (w.attendance, _attendance(w, c)),
-        (w.last, w.day(c.last_held.date()) if c.last_held else "–"),
-        (w.next, w.day(c.next.date()) if c.next else "–"),
+        (w.last, w.day(c.last_held) if c.last_held else "–"),
+        (w.next, w.day(c.next) if c.next else "–"),
     ]
     if c.planned_interval_days is not None or c.planned_duration_min is not None:
         pairs.append((w.plan, _figs(w, c.planned_interval_days, c.planned_duration_min)))
-    since = w.since.format(date=w.day(c.recent_since.date())) if c.recent_since else ""
+    since = w.since.format(date=w.day(c.recent_since)) if c.recent_since else ""
     line = charts.timeline(
         axis,
         [charts.Point(m.start, m.kind) for m in r.marks],
@@ -514,7 +517,7 @@ def _table(w: _Words, r: _Row) -> str:
             length = num((m.end - m.start).total_seconds() / 60)
             previous = m
         rows.append(
-            f'<tr class="k-{m.kind.value}"><td>{escape(w.day(m.start.date()))}</td>'
+            f'<tr class="k-{m.kind.value}"><td>{escape(w.day(m.start))}</td>'
             f"<td>{charts.mark_icon(m.kind)} {escape(w.kinds[m.kind])}</td>"
             f'<td class="num">{gap}</td><td class="num">{length}</td></tr>'
         )
@@ -536,9 +539,9 @@ def _notes(w: _Words, report: Report) -> str:
     return out
 
 
-def _axis(report: Report, config: Config, rows: list[_Row]) -> charts.Axis:
+def _axis(report: Report, config: Config, rows: list[_Row], zone: tzinfo | None) -> charts.Axis:
     """Lookback behind, the planned weeks ahead (as far as status planned them) in front."""
-    now = report.generated_at
+    now = report.generated_at.astimezone(zone)
     ahead = now + timedelta(days=config.policy.lookahead_days)
     for r in rows:
         for at in r.item.cadence.next_planned:
@@ -548,14 +551,15 @@ def _axis(report: Report, config: Config, rows: list[_Row]) -> charts.Axis:
 
 def render(report: Report, config: Config) -> str:
     """The whole page for one status report."""
-    w = words(config.language)
-    now = report.generated_at
+    zone = ZoneInfo(config.owner.timezone) if config.owner.timezone else report.generated_at.tzinfo
+    w = replace(words(config.language), zone=zone)
+    now = report.generated_at.astimezone(zone)
     ordered = sorted(report.statuses, key=lambda s: _SEVERITY[s.cadence.label])
     rows = [
         _Row(i, item, timeline(item.relationship, now, config.owner.emails))
         for i, item in enumerate(ordered, 1)
     ]
-    axis = _axis(report, config, rows)
+    axis = _axis(report, config, rows, zone)
     body = (
         "".join(_relationship(w, r, axis, config, now) for r in rows)
         if rows
