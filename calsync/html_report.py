@@ -659,6 +659,9 @@ details{margin-top:6px;font-size:13px}summary{cursor:pointer;color:var(--muted)}
  .rel{grid-template-columns:minmax(0,1fr)}
  .charts{padding:0 6px}
  .mk{width:10px;height:10px;top:6px;margin-left:-5px}
+}
+@media screen and (max-width:760px){
+ .summary caption{display:block}
  .summary thead{display:none}
  .summary,.summary tbody,.summary tr,.summary th,.summary td{display:block;width:100%}
  .summary tr{border-bottom:1px solid var(--line);padding:6px 0}

@@ -202,10 +202,14 @@ _OVERFLOW_JS = """
 """
 
 
-def look(page: Path, width: int, height: int = 900) -> Look:
-    """Load ``page`` at ``width`` CSS px (a phone below 600 px), measure, screenshot it whole."""
+def look(page: Path, width: int, height: int = 900, media: str = "screen") -> Look:
+    """Load ``page`` at ``width`` CSS px (a phone below 600 px), measure, screenshot it whole.
+
+    ``media="print"`` shows it as the print style sheet lays it out.
+    """
     with browser() as tools:
         mobile = width < 600
+        tools.call("Emulation.setEmulatedMedia", media=media)
         tools.call(
             "Emulation.setDeviceMetricsOverride",
             width=width, height=height, deviceScaleFactor=1, mobile=mobile,
@@ -239,7 +243,7 @@ def ink(png: bytes) -> tuple[int, int, float, int]:
 def main(argv: list[str]) -> None:
     page, out = Path(argv[0]), Path(argv[1])
     width = int(argv[2]) if len(argv) > 2 else 1280
-    seen = look(page, width)
+    seen = look(page, width, media=argv[3] if len(argv) > 3 else "screen")
     out.write_bytes(seen.png)
     print(f"{out}: {width}px, overflowing: {seen.overflowing or 'none'}")
 
