@@ -338,7 +338,7 @@ def test_calendar_text_is_escaped() -> None:
     doc = parse(page)
     assert not doc.find("script")
     assert all(n.classes() == {"n"} for n in doc.find("b")), "no <b> from the name"
-    assert "<script>" not in page and '"neil' not in page.replace("&quot;neil", "")
+    assert "<script>" not in page and 'o"neil' not in page
     row = doc.one("article", "rel")
     assert row.attrs["data-counterpart"] == counterpart
     assert row.one("h3").all_text().startswith(name)
@@ -380,7 +380,5 @@ class _Recorder(webbrowser.BaseBrowser):
 
 def test_open_shows_the_page_in_the_browser(tmp_path: Path) -> None:
     webbrowser.register("calsync-test", None, _Recorder("calsync-test"), preferred=True)
-    out = tmp_path / "r.html"
     report_page(EXAMPLE, EXAMPLE_NOW, tmp_path, "--open")
     assert _Recorder.opened[-1] == (tmp_path / "report.html").as_uri()
-    assert not out.exists()
