@@ -229,6 +229,10 @@ def test_policy_band_values_and_bars_beyond_it(tmp_path: Path) -> None:
     assert len(long) >= 3
     alice = rows(doc)["alice@example.com"]
     assert not [n for n in alice.walk() if n.tag == "rect" and "over" in n.classes()]
+    # Carol meets every 14 days for 45 min: exactly at the limits is inside the band.
+    carol = rows(doc)["carol@example.com"]
+    assert 14 in _alt_values(carol.find(cls="bars")[0]) and 45 in _alt_values(carol.find(cls="bars")[1])
+    assert not [n for n in carol.walk() if n.tag == "rect" and "over" in n.classes()]
 
     # A stricter policy moves the band and its label.
     strict = tmp_path / "strict"
