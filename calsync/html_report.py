@@ -67,6 +67,7 @@ class _Words:
     organizer: str
     attendee: str
     before_now: str
+    recent_from: str
     attendance: str
     held_planned: str  # {held} {planned}
     last: str
@@ -141,6 +142,7 @@ _EN = _Words(
     organizer="you organize",
     attendee="you attend",
     before_now="Before → now",
+    recent_from="Now = since",
     attendance="Attendance",
     held_planned="{held} of {planned} planned held",
     last="Last held",
@@ -218,6 +220,7 @@ _JA = _Words(
     organizer="主催",
     attendee="参加",
     before_now="以前 → 現在",
+    recent_from="現在＝この日から",
     attendance="出席率",
     held_planned="予定{planned}回のうち{held}回実施",
     last="最終実施",
@@ -457,6 +460,7 @@ def _relationship(w: _Words, r: _Row, axis: charts.Axis, config: Config, now: da
         )
     pairs = [
         (w.before_now, f"{before} → {_figs(w, c.median_interval_days, c.median_duration_min)}"),
+        *([(w.recent_from, w.day(c.recent_since))] if c.recent_since else []),
         (w.attendance, _attendance(w, c)),
         (w.last, w.day(c.last_held) if c.last_held else "–"),
         (w.next, w.day(c.next) if c.next else "–"),
