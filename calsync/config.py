@@ -34,13 +34,21 @@ class Policy:
 
     lookback_days: int = 180
     lookahead_days: int = 28
-    recent_sessions: int = 6
+    recent_days: int = 56
     target_interval_days: float = 7
     max_interval_days: float = 14
     target_duration_min: float = 30
     max_duration_min: float = 45
     lapse_days: float = 28
     min_sessions: int = 3
+    min_attendance: float = 0.6
+    # deprecated: was "recent = the last N held"; now the window holds at least N held
+    recent_sessions: int | None = None
+
+    @property
+    def recent_floor(self) -> int:
+        """Held meetings the recent window is extended back to when it holds fewer."""
+        return max(self.min_sessions, self.recent_sessions or 0)
 
 
 @dataclass(frozen=True)
@@ -263,14 +271,19 @@ def _policy(r: _Reader, t: Mapping[str, Any]) -> Policy:
     policy = Policy(
         lookback_days=r.positive(t, "lookback_days", p, int, d.lookback_days),
         lookahead_days=r.positive(t, "lookahead_days", p, int, d.lookahead_days),
-        recent_sessions=r.positive(t, "recent_sessions", p, int, d.recent_sessions),
+        recent_days=r.positive(t, "recent_days", p, int, d.recent_days),
+        recent_sessions=r.positive(t, "recent_sessions", p, int, None)
+        if "recent_sessions" in t else None,
         target_interval_days=r.positive(t, "target_interval_days", p, float, d.target_interval_days),
         max_interval_days=r.positive(t, "max_interval_days", p, float, d.max_interval_days),
         target_duration_min=r.positive(t, "target_duration_min", p, float, d.target_duration_min),
         max_duration_min=r.positive(t, "max_duration_min", p, float, d.max_duration_min),
         lapse_days=r.positive(t, "lapse_days", p, float, d.lapse_days),
         min_sessions=r.positive(t, "min_sessions", p, int, d.min_sessions),
+        min_attendance=r.get(t, "min_attendance", p, float, d.min_attendance),
     )
+    if not 0 <= policy.min_attendance <= 1:
+        r.fail(p + "min_attendance", f"must be between 0 and 1, got {policy.min_attendance}")
     if policy.max_interval_days < policy.target_interval_days:
         r.fail(p + "max_interval_days", "must not be smaller than target_interval_days")
     if policy.max_duration_min < policy.target_duration_min:

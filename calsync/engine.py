@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from calsync.cadence import analyse
-from calsync.config import CalendarConfig, Config
+from calsync.config import CalendarConfig, Config, Policy
 from calsync.detect import Candidate, detect
 from calsync.errors import AuthError, CalsyncError
 from calsync.model import Cadence, FetchResult, Relationship
@@ -25,6 +25,7 @@ from calsync.store import Store
 class RelationshipStatus:
     relationship: Relationship
     cadence: Cadence
+    policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
 
     @property
     def role(self) -> str:
@@ -79,7 +80,9 @@ class Report:
 
 
 def window(config: Config, now: datetime) -> Window:
-    ahead = max(config.policy.lookahead_days, config.agenda.horizon_days)
+    """Back over the lookback; ahead as far too, so the plan ahead is seen (cadence.current_plan)."""
+    policy = config.policy
+    ahead = max(policy.lookahead_days, policy.lookback_days, config.agenda.horizon_days)
     return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
 
 
@@ -96,7 +99,7 @@ def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurv
             continue
         found = detect(fetched.occurrences, owner, config.detection)
         statuses = [
-            RelationshipStatus(rel, analyse(rel, config.policy, now, owner))
+            RelationshipStatus(rel, analyse(rel, config.policy, now, owner), config.policy)
             for rel in found.relationships
         ]
         yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)

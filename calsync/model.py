@@ -153,13 +153,18 @@ class Cadence:
     last_held: datetime | None
     next: datetime | None
     warnings: tuple[str, ...] = ()
-    recent_since: datetime | None = None  # start of the recent window (first held meeting in it)
+    recent_since: datetime | None = None  # start of the recent window (time-based or extended)
     attendance: float | None = None  # held ÷ planned in the recent window
     open_gap_days: float | None = None  # days since the last held meeting, when past the recent median
     planned_interval_days: float | None = None  # from the next planned occurrences
     planned_duration_min: float | None = None
     next_planned: tuple[datetime, ...] = ()
     reasons: tuple[str, ...] = ()  # machine-readable: interval, duration, attendance, open-gap, plan, ...
+    marks: tuple[Mark, ...] = ()  # the timeline the figures came from (status draws it)
+    recent_days: float | None = None  # length of the recent window: recent_days, or longer when extended
+    idle_days: float | None = None  # days since the last held meeting (the first planned, if none)
+    recent_held: int = 0  # held meetings in the recent window
+    recent_planned: int = 0  # planned meetings (held or not) in the recent window
 
 
 class MarkKind(enum.StrEnum):
@@ -179,3 +184,4 @@ class Mark:
     start: datetime
     end: datetime
     kind: MarkKind
+    series: str | None = None  # the series it belongs to; None for a single event

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.cadence import num
+from calsync.cadence import attendance_words, num, plan_words
+from calsync.config import Policy
 from calsync.engine import RelationshipStatus, Report
+from calsync.model import Cadence, Mark, MarkKind
 
 if TYPE_CHECKING:
     from calsync.run import RunReport
@@ -43,6 +46,13 @@ def relationship_json(item: RelationshipStatus) -> dict[str, Any]:
         "warnings": list(c.warnings),
         "last_held": _iso(c.last_held),
         "next": _iso(c.next),
+        "recent_days": _round(c.recent_days),
+        "attendance": _round(c.attendance),
+        "open_gap_days": _round(c.open_gap_days),
+        "planned_interval_days": _round(c.planned_interval_days),
+        "planned_duration_min": _round(c.planned_duration_min),
+        "next_planned": [t.isoformat() for t in c.next_planned],
+        "reasons": list(c.reasons),
     }
 
 
@@ -58,16 +68,65 @@ def _fig(value: float | None, unit: str) -> str:
     return f"{num(value)}{unit}" if value is not None else "-"
 
 
+STRIP_WEEKS = 12
+_GLYPH = {MarkKind.HELD: "●", MarkKind.PLANNED: "·"}  # any other fate: ×
+
+
+def strip(marks: Sequence[Mark], now: datetime, weeks: int = STRIP_WEEKS) -> str:
+    """One glyph per calendar week (Monday first, in ``now``'s zone), oldest left, this week last.
+
+    A week with a held meeting shows ●; else one still ahead ·; else a cancelled,
+    declined or removed one ×; a week with nothing planned stays blank.
+    """
+    today = now.date()
+    first = today - timedelta(days=today.weekday(), weeks=weeks - 1)
+    cells = [" "] * weeks
+    for m in marks:
+        week = (m.start.astimezone(now.tzinfo).date() - first).days // 7
+        if 0 <= week < weeks:
+            glyph = _GLYPH.get(m.kind, "×")
+            if _ORDER.index(glyph) < _ORDER.index(cells[week]):
+                cells[week] = glyph
+    return "".join(cells)
+
+
+_ORDER = ("●", "·", "×", " ")
+
+_REASON_WORDS = {
+    "interval": lambda c, p: f"meets every {num(c.median_interval_days or 0)} days "
+    f"(at most {num(p.max_interval_days)})",
+    "duration": lambda c, p: f"meetings last {num(c.median_duration_min or 0)} min "
+    f"(at most {num(p.max_duration_min)})",
+    "attendance": lambda c, p: f"{attendance_words(c)} (at least {round(p.min_attendance * 100)} % needed)",
+    "open-gap": lambda c, p: f"no 1on1 for {int(c.open_gap_days or 0)} days "
+    f"(at most {num(p.max_interval_days)})",
+    "plan": lambda c, p: f"the plan ahead breaks the policy: {plan_words(c)}",
+    "lapsed": lambda c, p: f"no held meeting for {int(c.idle_days or 0)} days "
+    f"(lapsed after {num(p.lapse_days)})",
+    "insufficient-data": lambda c, p: f"{c.held} held meetings, {p.min_sessions} needed to judge",
+}
+
+
+def reasons_text(c: Cadence, policy: Policy) -> str:
+    """The reason codes of one relationship in words, with the figures and the limits."""
+    return "; ".join(_REASON_WORDS[r](c, policy) for r in c.reasons)
+
+
 def status_text(report: Report) -> str:
-    rows = [("counterpart", "role", "cadence", "held/planned", "every", "length", "last", "next")]
+    rows = [("counterpart", "role", "cadence", "last 12 weeks", "held/planned", "every", "length",
+             "last", "next")]
     warnings: list[str] = []
+    why: list[str] = []
     for item in report.statuses:
         rel, c = item.relationship, item.cadence
+        if c.reasons:
+            why.append(f"  {rel.name or rel.counterpart}: {reasons_text(c, item.policy)}")
         rows.append(
             (
                 rel.name or rel.counterpart,
                 item.role,
                 c.label.value,
+                f"|{strip(c.marks, report.generated_at)}|",
                 f"{c.held}/{c.planned}",
                 _fig(c.median_interval_days, "d"),
                 _fig(c.median_duration_min, "m"),
@@ -82,6 +141,8 @@ def status_text(report: Report) -> str:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
                  for r in rows]
+    if why:
+        lines += ["", "why:", *why]
     if warnings:
         lines += ["", *[f"warning: {w}" for w in warnings]]
     return "\n".join(lines)

@@ -19,6 +19,8 @@ KEYS = {
     "counterpart", "name", "role", "provider", "calendar", "series", "titles", "held",
     "planned", "cancelled", "declined", "median_interval_days", "median_duration_min",
     "baseline_interval_days", "baseline_duration_min", "cadence", "warnings", "last_held", "next",
+    "recent_days", "attendance", "open_gap_days", "planned_interval_days", "planned_duration_min",
+    "next_planned", "reasons",
 }
 
 
@@ -88,10 +90,13 @@ def test_adhoc_repeats_are_a_relationship(core: dict[str, dict]) -> None:
 def test_drifting_names_before_and_now(core: dict[str, dict]) -> None:
     dirk = core["drift@example.com"]
     assert dirk["cadence"] == "drifting"
-    assert (dirk["median_interval_days"], dirk["median_duration_min"]) == (21.0, 60.0)
+    # the recent window (56 days) holds one meeting, so it reaches back to the last three
+    assert (dirk["median_interval_days"], dirk["median_duration_min"]) == (35.0, 60.0)
     assert (dirk["baseline_interval_days"], dirk["baseline_duration_min"]) == (7.0, 30.0)
+    assert dirk["reasons"] == ["interval", "duration", "plan"]
     assert dirk["warnings"] == [
-        "Dirk Drift <drift@example.com>: drifting: every 7 days, 30 min → every 21 days, 60 min"
+        "Dirk Drift <drift@example.com>: drifting: every 7 days, 30 min → every 35 days, 60 min; "
+        "planned: every 28 days, 60 min from 2026-05-04"
     ]
 
 
@@ -105,7 +110,7 @@ def test_lapsed(core: dict[str, dict]) -> None:
 def test_policy_is_configurable(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     text = CORE.read_text().replace('path = "core.ics"', f'path = "{SCENARIOS / "core.ics"}"')
-    config.write_text(text + "\n[policy]\nmax_interval_days = 30\nmax_duration_min = 60\n")
+    config.write_text(text + "\n[policy]\nmax_interval_days = 40\nmax_duration_min = 60\n")
     dirk = by_counterpart(status_json(config, SCENARIO_NOW))["drift@example.com"]
     assert dirk["cadence"] == "healthy"
 
@@ -122,8 +127,8 @@ def test_example_calendar_labels() -> None:
     }
     bob = doc["bob@example.com"]
     assert bob["warnings"] == [
-        "Bob Okafor <bob@example.com>: drifting: every 7 days, 30 min → every 17.5 days, 60 min; "
-        "1 of the last 7 planned meetings were cancelled or declined"
+        "Bob Okafor <bob@example.com>: drifting: every 7 days, 30 min → every 56 days, 60 min; "
+        "3 of the last 4 planned meetings were held; planned: every 28 days, 60 min from 2026-12-07"
     ]
     assert doc["carol@example.com"]["role"] == "attendee"
     assert len(doc["alice@example.com"]["series"]) == 2
@@ -141,10 +146,10 @@ def test_text_output_is_a_table_with_warnings() -> None:
 def test_explain_gives_reasons() -> None:
     result = cli("--config", CORE, "detect", "--explain", "--now", SCENARIO_NOW)
     out = result.stdout
-    assert "skip  'Trio' (13 occ.): 3 people" in out
-    assert "skip  '1on1 day' (13 occ.): all-day event" in out
-    assert "skip  'Team 1on1' (12 occ.): a group address" in out
-    assert "skip  'Focus' (87 occ.): nobody else on the invite" in out
+    assert "skip  'Trio' (34 occ.): 3 people" in out
+    assert "skip  '1on1 day' (35 occ.): all-day event" in out
+    assert "skip  'Team 1on1' (34 occ.): a group address" in out
+    assert "skip  'Focus' (239 occ.): nobody else on the invite" in out
     assert "skip  'Chat' with twice@example.com (2 occ.): only 2 single meeting(s)" in out
     assert "take  'Catch-up' with adhoc@example.com (3 occ.): 3 repeated single meetings" in out
 
