@@ -1,8 +1,9 @@
 """``calsync report``: the status figures as one self-contained HTML page.
 
 Built from the same :class:`calsync.engine.Report` that ``status`` prints, through
-:func:`render`; it draws the figures cadence computed and the marks
-:func:`calsync.cadence.timeline` classified, never figures of its own. Inline CSS and
+:func:`render`; it draws the figures cadence computed and the marks they were computed
+from (``Cadence.marks``, classified by :func:`calsync.cadence.timeline`), never
+figures of its own. Inline CSS and
 SVG, no script, no network, no fonts to fetch; equal inputs give equal bytes. Metadata
 only: names, dates, lengths and labels, never descriptions. Every string from a
 calendar or the config is escaped.
@@ -19,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from calsync import html_charts as charts
-from calsync.cadence import num, timeline, wall_days
+from calsync.cadence import num, wall_days
 from calsync.config import Config
 from calsync.engine import RelationshipStatus, Report
 from calsync.errors import UsageError
@@ -97,6 +98,7 @@ class _Words:
     problems: str
     failures: str
     months: tuple[str, ...]
+    comma: str = ", "
     zone: tzinfo | None = None  # dates read in the owner's zone
 
     def local(self, at: datetime) -> datetime:
@@ -132,8 +134,9 @@ _EN = _Words(
     },
     policy=(
         "Policy: every ≤ {interval} days (target {target_i}), ≤ {duration} min (target {target_d}); "
-        "lapsed after {lapse} days without a held meeting; judged on held meetings of the last "
-        "{lookback} days, at least {sessions}."
+        "attendance ≥ {attendance} of the plan; lapsed after {lapse} days without a held meeting; "
+        "recent = the last {recent} days (at least {sessions} held meetings), "
+        "before = the rest of {lookback} days."
     ),
     summary="All relationships",
     cols=("Who", "Cadence", "Every", "Length", "Held / planned", "Attendance", "Last held", "Next"),
@@ -142,9 +145,9 @@ _EN = _Words(
     organizer="you organize",
     attendee="you attend",
     before_now="Before → now",
-    recent_from="Now = since",
+    recent_from="Recent since",
     attendance="Attendance",
-    held_planned="{held} of {planned} planned held",
+    held_planned="{held} of the last {planned} planned held",
     last="Last held",
     next="Next",
     plan="Plan ahead",
@@ -177,7 +180,8 @@ _EN = _Words(
     reasons={
         "interval": "meets every {interval} days, more than {max_interval}",
         "duration": "meetings last {duration} min, more than {max_duration}",
-        "attendance": "attendance {attendance} against the plan",
+        "attendance": "{held} of the last {planned} planned meetings held ({attendance}, "
+        "minimum {min_attendance})",
         "open-gap": "no 1on1 for {open_gap} days",
         "plan": "the plan ahead breaks the policy: {plan}",
         "lapsed": "no held meeting for more than {lapse} days",
@@ -210,8 +214,9 @@ _JA = _Words(
         "none": "間隔なし",
     },
     policy=(
-        "基準：間隔 {interval}日以内（目標 {target_i}日）、長さ {duration}分以内（目標 {target_d}分）。"
-        "{lapse}日間実施がなければ途絶。直近{lookback}日間に実施された1on1（{sessions}回以上）で判定。"
+        "基準：間隔 {interval}日以内（目標 {target_i}日）、長さ {duration}分以内（目標 {target_d}分）、"
+        "予定に対する出席率 {attendance}以上。{lapse}日間実施がなければ途絶。"
+        "直近＝過去{recent}日（実施{sessions}回以上）、以前＝{lookback}日間の残り。"
     ),
     summary="すべての関係",
     cols=("相手", "状態", "間隔", "長さ", "実施／予定", "出席率", "最終実施", "次回"),
@@ -220,9 +225,9 @@ _JA = _Words(
     organizer="主催",
     attendee="参加",
     before_now="以前 → 現在",
-    recent_from="現在＝この日から",
+    recent_from="直近の期間",
     attendance="出席率",
-    held_planned="予定{planned}回のうち{held}回実施",
+    held_planned="直近の予定{planned}回のうち{held}回実施",
     last="最終実施",
     next="次回",
     plan="今後の予定",
@@ -255,7 +260,7 @@ _JA = _Words(
     reasons={
         "interval": "間隔が{interval}日で、上限{max_interval}日を超えています",
         "duration": "長さが{duration}分で、上限{max_duration}分を超えています",
-        "attendance": "予定に対する出席率が{attendance}です",
+        "attendance": "直近の予定{planned}回のうち実施は{held}回（{attendance}、基準 {min_attendance}以上）",
         "open-gap": "{open_gap}日間1on1がありません",
         "plan": "今後の予定が基準を外れています：{plan}",
         "lapsed": "{lapse}日以上実施がありません",
@@ -264,6 +269,7 @@ _JA = _Words(
     problems="カレンダーの読み込みで見つかった問題",
     failures="読み込めなかったカレンダー",
     months=tuple(f"{m}月" for m in range(1, 13)),
+    comma="、",
 )
 
 
@@ -281,7 +287,7 @@ def _figs(w: _Words, interval: float | None, duration: float | None) -> str:
         parts.append(w.every.format(n=num(interval)))
     if duration is not None:
         parts.append(w.minutes.format(n=num(duration)))
-    return ", ".join(parts) or w.no_figures
+    return w.comma.join(parts) or w.no_figures
 
 
 def _pct(w: _Words, share: float | None) -> str:
@@ -289,13 +295,16 @@ def _pct(w: _Words, share: float | None) -> str:
 
 
 def _attendance(w: _Words, c: Cadence) -> str:
-    totals = w.held_planned.format(held=c.held, planned=c.planned)
-    return f"{_pct(w, c.attendance)} · {totals}" if c.attendance is not None else totals
+    """Against the plan in the recent window, as status counts it."""
+    if c.attendance is None:
+        return "–"
+    return f"{_pct(w, c.attendance)} · {w.held_planned.format(held=c.recent_held, planned=c.recent_planned)}"
 
 
 def _when(w: _Words, at: datetime) -> str:
-    zone = at.tzname() or ""
-    return f"{w.day(at)}, {at:%H:%M} {zone}".rstrip()
+    local = w.local(at)
+    sep = " " if w.lang == "ja" else ", "
+    return f"{w.day(local)}{sep}{local:%H:%M} {local.tzname() or ''}".rstrip()
 
 
 def _reason(w: _Words, code: str, c: Cadence, config: Config) -> str:
@@ -309,6 +318,9 @@ def _reason(w: _Words, code: str, c: Cadence, config: Config) -> str:
         "duration": num(c.median_duration_min) if c.median_duration_min is not None else "–",
         "max_duration": num(p.max_duration_min),
         "attendance": _pct(w, c.attendance),
+        "min_attendance": _pct(w, p.min_attendance),
+        "held": str(c.recent_held),
+        "planned": str(c.recent_planned),
         "open_gap": num(c.open_gap_days) if c.open_gap_days is not None else "–",
         "plan": plan,
         "lapse": num(p.lapse_days),
@@ -375,7 +387,9 @@ def _overview(w: _Words, rows: list[_Row], config: Config, now: datetime) -> str
         target_d=num(p.target_duration_min),
         lapse=num(p.lapse_days),
         lookback=p.lookback_days,
-        sessions=p.min_sessions,
+        sessions=p.recent_floor,
+        recent=p.recent_days,
+        attendance=_pct(w, p.min_attendance),
     )
     return (
         '<section class="overview" aria-labelledby="h-overview">'
@@ -440,7 +454,7 @@ def _ticks(w: _Words, axis: charts.Axis) -> list[charts.Tick]:
 
 def _counts(w: _Words, marks: list[Mark]) -> str:
     counts = Counter(m.kind for m in marks)
-    return ", ".join(f"{counts[k]} {w.kinds[k]}" for k in MarkKind if counts.get(k))
+    return w.comma.join(f"{counts[k]} {w.kinds[k]}" for k in MarkKind if counts.get(k))
 
 
 def _dl(pairs: list[tuple[str, str]]) -> str:
@@ -451,7 +465,9 @@ def _dl(pairs: list[tuple[str, str]]) -> str:
 def _relationship(w: _Words, r: _Row, axis: charts.Axis, config: Config, now: datetime) -> str:
     rel, c = r.item.relationship, r.item.cadence
     role = w.organizer if r.item.role == "organizer" else w.attendee
-    reasons = "".join(f"<li>{escape(_reason(w, code, c, config))}</li>" for code in c.reasons)
+    reasons = "".join(
+        f'<li data-reason="{escape(code)}">{escape(_reason(w, code, c, config))}</li>' for code in c.reasons
+    )
     if c.baseline_interval_days is not None or c.baseline_duration_min is not None:
         before = _figs(w, c.baseline_interval_days, c.baseline_duration_min)
     else:
@@ -560,7 +576,7 @@ def render(report: Report, config: Config) -> str:
     now = report.generated_at.astimezone(zone)
     ordered = sorted(report.statuses, key=lambda s: _SEVERITY[s.cadence.label])
     rows = [
-        _Row(i, item, timeline(item.relationship, now, config.owner.emails))
+        _Row(i, item, list(item.cadence.marks))
         for i, item in enumerate(ordered, 1)
     ]
     axis = _axis(report, config, rows, zone)

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calsync import html_report
-from calsync.config import load
+from calsync.cadence import analyse
+from calsync.config import Policy, load
 from calsync.engine import CalendarSurvey, RelationshipStatus, Report
-from calsync.model import Attendee, Cadence, FetchResult, Label, Occurrence, Relationship
+from calsync.model import Attendee, FetchResult, Occurrence, Relationship
 from tests.conftest import EXAMPLES, SCENARIOS
 from tests.helpers import EXAMPLE_NOW, SCENARIO_NOW, by_counterpart, cli, status_json
 
@@ -119,6 +120,11 @@ def marks(row: Node) -> Counter[str]:
     return kinds
 
 
+def found_by_id(doc: Node, anchor: str) -> str:
+    """The counterpart of the row a summary link points at."""
+    return next(n.attrs["data-counterpart"] for n in doc.find("article") if n.attrs.get("id") == anchor)
+
+
 @pytest.fixture(scope="module")
 def example_status() -> dict[str, dict[str, Any]]:
     return by_counterpart(status_json(EXAMPLE, EXAMPLE_NOW))
@@ -153,12 +159,21 @@ def test_one_row_per_relationship_with_its_label_and_marks(
         assert row.attrs["data-label"] == want["cadence"], counterpart
         badge = row.one(cls="meta").one(cls="badge")
         assert f"l-{want['cadence']}" in badge.classes()
+        reasons = [li.attrs["data-reason"] for li in row.find("li") if "data-reason" in li.attrs]
+        assert reasons == want["reasons"], counterpart
         kinds = marks(row)
         assert kinds["held"] == want["held"], counterpart
         assert kinds["cancelled"] + kinds["removed"] == want["cancelled"], counterpart
         assert kinds["declined"] == want["declined"], counterpart
     summary = doc.one("table", "summary")
     assert len(summary.one("tbody").find("tr")) == len(status)
+    for tr in summary.one("tbody").find("tr"):
+        counterpart = tr.one("a").attrs["href"].removeprefix("#")
+        want = status[found_by_id(doc, counterpart)]
+        cells = {td.attrs["data-col"]: td.all_text() for td in tr.find("td")}
+        attendance = want["attendance"]
+        assert cells["Attendance"] == (f"{round(attendance * 100)} %" if attendance is not None else "–")
+        assert cells["Held / planned"] == f"{want['held']} / {want['planned']}"
 
 
 def test_example_rows_tell_the_story(example_doc: Node) -> None:
@@ -174,8 +189,19 @@ def test_example_rows_tell_the_story(example_doc: Node) -> None:
     assert order == ["drifting", "lapsed", "insufficient-data", "healthy", "healthy"]
     bob = found["bob@example.com"]
     figures = bob.one("dl").all_text()
-    assert "every 7 d, 30 min → every 17.5 d, 60 min" in figures
-    assert "8 of 10 planned held" in figures
+    assert "every 7 d, 30 min → every 56 d, 60 min" in figures
+    assert "Recent since3 Aug 2026" in figures
+    assert "75 % · 3 of the last 4 planned held" in figures
+    assert "Plan aheadevery 28 d, 60 min" in figures
+    assert [li.all_text() for li in bob.one("ul", "reasons").find("li")] == [
+        "meets every 56 days, more than 14",
+        "meetings last 60 min, more than 45",
+        "the plan ahead breaks the policy: every 28 d, 60 min (7 Dec 2026 –)",
+    ]
+    # The recent window is drawn where status says it starts, and flagged.
+    timeline = bob.one(cls="timeline")
+    assert "recent window from 3 Aug 2026" in timeline.attrs["aria-label"]
+    assert timeline.one("span", "winflag").all_text() == "recent"
 
 
 def test_overview_counts_labels_buckets_and_policy(example_doc: Node) -> None:
@@ -189,11 +215,13 @@ def test_overview_counts_labels_buckets_and_policy(example_doc: Node) -> None:
         li.attrs["data-bucket"]: int(li.one("b").all_text())
         for li in overview.one("ul", "buckets").find("li")
     }
-    # Alice, Dan, Erin every 7 days; Carol every 14, Bob every 17.5 → "≤ 3 weeks".
-    assert buckets == {"weekly": 3, "3w": 2, "6w": 0, "10w": 0, "more": 0}
+    # Alice every 7 days, Erin 7.75: weekly; Carol and Dan every 14; Bob every 56 → 6–10 weeks.
+    assert buckets == {"weekly": 2, "3w": 2, "6w": 0, "10w": 1, "more": 0}
     policy = overview.one("p", "policy")
     assert (policy.attrs["data-max-interval"], policy.attrs["data-max-duration"]) == ("14", "45")
-    assert "every ≤ 14 days" in policy.all_text() and "≤ 45 min" in policy.all_text()
+    text = policy.all_text()
+    assert "every ≤ 14 days" in text and "≤ 45 min" in text and "attendance ≥ 60 %" in text
+    assert "recent = the last 56 days (at least 3 held meetings)" in text
     assert "Generated 25 Nov 2026, 09:00 CET" in example_doc.one("header").all_text()
 
 
@@ -289,6 +317,11 @@ def test_same_inputs_same_bytes(tmp_path: Path) -> None:
     assert later != a
 
 
+def test_times_read_in_the_owners_zone(tmp_path: Path) -> None:
+    doc = parse(report_page(EXAMPLE, "2026-11-25T08:00:00+00:00", tmp_path))
+    assert "Generated 25 Nov 2026, 09:00 CET" in doc.one("header").all_text()
+
+
 def test_japanese_labels_and_dates(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
@@ -299,10 +332,12 @@ def test_japanese_labels_and_dates(tmp_path: Path) -> None:
     )
     doc = parse(report_page(config, EXAMPLE_NOW, tmp_path))
     assert doc.one("html").attrs["lang"] == "ja"
-    assert "作成：2026年11月25日, 09:00 CET" in doc.one("header").all_text()
+    assert "作成：2026年11月25日 09:00 CET" in doc.one("header").all_text()
     bob = rows(doc)["bob@example.com"]
     assert bob.one(cls="meta").one(cls="badge").all_text() == "乱れ"
-    assert "7日ごと, 30分 → 17.5日ごと, 60分" in bob.one("dl").all_text()
+    figures = bob.one("dl").all_text()
+    assert "7日ごと、30分 → 56日ごと、60分" in figures and "直近の予定4回のうち3回実施" in figures
+    assert bob.one("ul", "reasons").find("li")[0].all_text() == "間隔が56日で、上限14日を超えています"
     ticks = bob.one(cls="ticks").all_text()
     assert "6月" in ticks and "Jun" not in ticks
     english = {"held", "cancelled", "drifting", "healthy", "Overview", "Attendance", "Last held"}
@@ -322,14 +357,10 @@ def _one_relationship(name: str, counterpart: str) -> Report:
             start=now - timedelta(days=7 * i), end=now - timedelta(days=7 * i, minutes=-30),
             title=f"{name} 1on1", attendees=(Attendee(counterpart, name),),
         )
-        for i in range(1, 5)
+        for i in range(4, 0, -1)
     ]
     rel = Relationship(counterpart, name, "ics", "work", occs)
-    cadence = Cadence(
-        label=Label.HEALTHY, held=4, planned=4, cancelled=0, declined=0, median_interval_days=7.0,
-        median_duration_min=30.0, baseline_interval_days=None, baseline_duration_min=None,
-        last_held=occs[0].start, next=None,
-    )
+    cadence = analyse(rel, Policy(), now, ("mia@example.com",))
     survey = CalendarSurvey(None, None, FetchResult(), [RelationshipStatus(rel, cadence)], [])  # type: ignore[arg-type]
     return Report(generated_at=now, surveys=[survey])
 
@@ -349,6 +380,7 @@ def test_calendar_text_is_escaped() -> None:
     assert doc.one("table", "summary").one("a").all_text() == name
     assert name in row.one(cls="timeline").attrs["aria-label"]
     assert "&lt;script&gt;" in page and "&amp;amp; Co" in page
+    assert marks(row)["held"] == 4 and row.attrs["data-label"] == "healthy"
 
 
 # --- the command --------------------------------------------------------------------------
