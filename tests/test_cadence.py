@@ -298,6 +298,8 @@ def test_removing_a_held_meeting_never_makes_it_healthier(
     if not held:
         return
     gone = held[pick % len(held)]
+    if sum(o.start == occs[gone].start for o in occs) > 1:
+        return  # a twin at that instant: the meeting still happened (only its length may change)
     after = judge(occs[:gone] + occs[gone + 1:])
     if before.label in RANK and after.label in RANK:
         assert RANK[after.label] <= RANK[before.label]

@@ -1,16 +1,13 @@
-"""The issue-8 cases on a real calendar (tests/scenarios/present.ics), and the same JSON
-through the Google fake as through the .ics file (the Graph fake: test_microsoft_scenarios)."""
+"""The issue-8 cases on a real calendar (tests/scenarios/present.ics). The same JSON through
+the Google and Graph fakes: test_google_setup.py and test_microsoft_scenarios.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import SCENARIOS
-from tests.fakes.google import FakeGoogle
-from tests.google_fixtures import *  # noqa: F403
 from tests.helpers import SCENARIO_NOW, by_counterpart, cli, status_json
 
 PRESENT = SCENARIOS / "present.toml"
@@ -101,37 +98,3 @@ def test_status_text_draws_the_rhythm_and_the_reasons() -> None:
     assert "  Stan Stopped: no 1on1 for 21 days (at most 14)" in out
     assert ("  Tessa Third: meets every 21 days (at most 14); 3 of the last 8 planned meetings "
             "were held (at least 60 % needed)") in out
-
-
-def _google_config(fake: FakeGoogle, folder: Path, ics: Path) -> Path:
-    fake.seed_ics(ics.read_text(), ["me@example.com"], tz="Europe/Berlin")
-    token = folder / "token.json"
-    fake.write_token(token, "me@example.com")
-    config = folder / "google.toml"
-    config.write_text(
-        '[owner]\nemail = "me@example.com"\ntimezone = "Europe/Berlin"\n\n'
-        f'[[calendars]]\nname = "scenarios"\nprovider = "google"\ntoken_file = "{token}"\n'
-        f'api_url = "{fake.base}"\n'
-    )
-    return config
-
-
-IGNORED = {"provider", "calendar", "series"}  # ids differ by provider, by design
-# Google marks no attendee as a group (docs/google.md): a known gap, as on Graph.
-GROUP_ADDRESSES = {"team@example.com"}
-
-
-def _comparable(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {k: {f: v for f, v in r.items() if f not in IGNORED} for k, r in by_counterpart(doc).items()}
-
-
-@pytest.mark.parametrize("scenario", sorted(p.stem for p in SCENARIOS.glob("*.ics")))
-def test_scenario_same_status_through_google_as_ics(
-    scenario: str, fake_google: FakeGoogle, tmp_path: Path
-) -> None:
-    expected = _comparable(status_json(SCENARIOS / f"{scenario}.toml", SCENARIO_NOW))
-    got = _comparable(
-        status_json(_google_config(fake_google, tmp_path, SCENARIOS / f"{scenario}.ics"), SCENARIO_NOW)
-    )
-    assert set(got) - set(expected) <= GROUP_ADDRESSES
-    assert expected and {k: v for k, v in got.items() if k not in GROUP_ADDRESSES} == expected
