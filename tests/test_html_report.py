@@ -143,13 +143,17 @@ def example_doc(tmp_path: Path) -> Node:
 # --- rows, labels, marks ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", ["example", "scenario"])
+@pytest.mark.parametrize("which", ["example", "core", "present"])
 def test_one_row_per_relationship_with_its_label_and_marks(
     which: str, tmp_path: Path, example_status: dict[str, dict], core_status: dict[str, dict]
 ) -> None:
-    config, now, status = (
-        (EXAMPLE, EXAMPLE_NOW, example_status) if which == "example" else (CORE, SCENARIO_NOW, core_status)
-    )
+    if which == "example":
+        config, now, status = EXAMPLE, EXAMPLE_NOW, example_status
+    elif which == "core":
+        config, now, status = CORE, SCENARIO_NOW, core_status
+    else:
+        config, now = SCENARIOS / "present.toml", SCENARIO_NOW
+        status = by_counterpart(status_json(config, now))
     doc = parse(report_page(config, now, tmp_path))
     found = rows(doc)
     assert set(found) == set(status)
