@@ -131,6 +131,28 @@ def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
     _finish(report_)
 
 
+@main.command("report")
+@_NOW
+@click.option("--output", "output", type=click.Path(dir_okay=False, path_type=Path),
+              default="calsync-report.html", show_default=True, help="Where to write the page.")
+@click.option("--open", "open_it", is_flag=True, help="Open the page in the web browser.")
+@click.pass_context
+@_friendly
+def report_cmd(ctx: click.Context, now_text: str | None, output: Path, open_it: bool) -> None:
+    """Write every 1on1's rhythm as one self-contained HTML page with charts."""
+    from calsync import engine, html_report
+
+    config = _load(ctx)
+    report_ = engine.status(config, _now(now_text, config), _store())
+    path = html_report.write(output, html_report.render(report_, config))
+    click.echo(str(path))
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())
+    _finish(report_)
+
+
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Show what would be written, as a diff; write nothing.")
 @_NOW

@@ -36,6 +36,12 @@ class MissingLibraryError(CalsyncError):
     exit_code = 2
 
 
+class UsageError(CalsyncError):
+    """The command line asks for something that cannot be done (an unwritable --output)."""
+
+    exit_code = 2
+
+
 class AuthError(CalsyncError):
     """A login is missing, expired or revoked; the message names the command that fixes it."""
 
