@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from calsync.cadence import analyse
 from calsync.config import Policy
-from calsync.model import Attendee, Cadence, Label, Occurrence, Relationship, Response, Status
+from calsync.model import Attendee, Cadence, Label, MarkKind, Occurrence, Relationship, Response, Status
 
 OWNER = ("mgr@example.com",)
 REP = "rep@example.com"
@@ -286,22 +286,42 @@ def test_figures_never_depend_on_how_a_provider_says_not_held(
     assert figures(judge(as_ics)) == figures(judge(as_graph))
 
 
-@settings(max_examples=300, deadline=None)
-@given(HISTORY, st.integers(min_value=0))
-def test_removing_a_held_meeting_never_makes_it_healthier(
-    history: list[tuple[float, str, int]], pick: int
-) -> None:
-    occs = build(history)
-    before = judge(occs)
-    held = [i for i, o in enumerate(occs) if not o.cancelled and o.end <= NOW
+def _held(occs: list[Occurrence]) -> list[int]:
+    return [i for i, o in enumerate(occs) if not o.cancelled and o.end <= NOW
             and o.attendees[0].response is not Response.DECLINED]
+
+
+@settings(max_examples=300, deadline=None)
+@given(HISTORY, st.integers(min_value=0), st.booleans())
+def test_skipping_a_held_meeting_never_makes_it_healthier(
+    history: list[tuple[float, str, int]], pick: int, latest: bool
+) -> None:
+    """A held meeting the report declines after all: attendance never rises, the time
+    without a 1on1 never shrinks, and skipping the latest one never improves the label.
+
+    Not claimed for any meeting: medians are not monotone (gaps 20, 20, 5, 5 read
+    every 20 days; without the meeting between the two 20s they read 40, 5, 5, i.e.
+    every 5 days). Attendance is claimed while enough meetings are held to fill the
+    window: with fewer, the window cannot reach back and may lose an old skip.
+    """
+    occs = build(history)
+    held = _held(occs)
     if not held:
         return
-    gone = held[pick % len(held)]
+    gone = max(held, key=lambda i: occs[i].start) if latest else held[pick % len(held)]
     if sum(o.start == occs[gone].start for o in occs) > 1:
-        return  # a twin at that instant: the meeting still happened (only its length may change)
-    after = judge(occs[:gone] + occs[gone + 1:])
-    if before.label in RANK and after.label in RANK:
+        return  # a twin at that instant: the meeting still happened
+    before = judge(occs)
+    skipped = list(occs)
+    skipped[gone] = replace(occs[gone], attendees=(Attendee(REP, response=Response.DECLINED),))
+    after = judge(skipped)
+    assert after.held == before.held - 1
+    if after.held >= POLICY.min_sessions:
+        assert before.attendance is not None and after.attendance is not None
+        assert after.attendance <= before.attendance
+    assert before.idle_days is not None and after.idle_days is not None
+    assert after.idle_days >= before.idle_days
+    if latest and before.label in RANK and after.label in RANK:
         assert RANK[after.label] <= RANK[before.label]
 
 
@@ -310,10 +330,19 @@ def test_removing_a_held_meeting_never_makes_it_healthier(
 def test_adding_a_held_meeting_inside_policy_never_makes_it_less_healthy(
     history: list[tuple[float, str, int]], day: float, minutes: int
 ) -> None:
+    """Inside policy: no longer than the max, and no further than the max interval from
+    the held meetings either side of it (a 15-min meeting 15 days after the last one
+    is a gap beyond policy, and may rightly tip the median)."""
     occs = build(history)
     before = judge(occs)
     new = occ(round(day, 3), minutes, uid="new", series=None)
     if new.end > NOW:
+        return
+    starts = [m.start for m in before.marks if m.kind is MarkKind.HELD]
+    limit = timedelta(days=POLICY.max_interval_days)
+    older = [s for s in starts if s <= new.start]
+    newer = [s for s in starts if s >= new.start]
+    if (older and new.start - older[-1] > limit) or (newer and newer[0] - new.start > limit):
         return
     after = judge([*occs, new])
     if before.label in RANK and after.label in RANK:
