@@ -29,7 +29,7 @@ from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
 from calsync.errors import AuthError, CalsyncError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
-from calsync.providers.base import HasDocs, WriteStatus
+from calsync.providers.base import HasDocs, ReadsDescription, WriteStatus
 from calsync.store import Store
 
 
@@ -233,6 +233,11 @@ def _relationship(
     change = Change(item.calendar.name, rel.counterpart, rel.name, target.start,
                     WriteStatus.WRITTEN, doc_url=doc_url)
     before, after = target.description, expected
+    if ctx.dry_run and isinstance(item.provider, ReadsDescription):
+        # the cached occurrence keeps only part of the body: diff against the whole one
+        whole = item.provider.read_description(target)
+        if whole is not None:
+            before, after = whole, agenda.splice(whole, data) or whole
     if not ctx.dry_run:
         result = item.provider.write_description(
             target, lambda body: agenda.splice(body, data), digest

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import SCENARIOS
 from tests.fakes.microsoft import TEAMS_BODY, FakeMicrosoft
-from tests.helpers import SCENARIO_NOW, cli
+from tests.helpers import SCENARIO_NOW, assert_private_state, cli
 from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
 
 
@@ -158,3 +158,35 @@ def test_refused_share_does_not_block_the_calendar(outlook: tuple[FakeMicrosoft,
     assert [r.status for r in fake.graph_requests("POST")] and \
         {r.status for r in fake.graph_requests("POST")} == {200}
     assert any(item["_perms"] for item in fake.drive.values())
+
+
+def test_state_keeps_no_invite_text_and_is_private(outlook: tuple[FakeMicrosoft, Path],
+                                                   calsync_home: Path) -> None:
+    """The Teams join block (passcode, meeting id) and people's notes stay out of the
+    state database and its -wal; checklist lines and calsync's block are all it keeps."""
+    from calsync.agenda import BEGIN, find_block
+    from calsync.store import Store
+
+    fake, cfg = outlook
+    note = "<p>private note: Sam is thinking of leaving</p><p>- [ ] Sam: draft the plan</p>"
+    sam = [e["id"] for e in fake.instances(datetime(2026, 1, 1, tzinfo=UTC),
+                                           datetime(2026, 6, 1, tzinfo=UTC))
+           if any(a["emailAddress"]["address"] == "split@example.com" for a in e["attendees"])]
+    for ident in sam:
+        fake.edit(ident, body=TEAMS_BODY.replace("</body>", note + "</body>"), _online=True)
+    holder = Store(calsync_home / "state.sqlite3")  # a reader keeps the -wal in place
+    try:
+        holder.db.execute("SELECT count(*) FROM kv").fetchone()
+        for _ in range(2):
+            result = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+            assert result.exit_code == 0, result.output
+        assert (calsync_home / "state.sqlite3-wal").exists()
+        assert_private_state(calsync_home, "Zq7Hd3", "245 318 970 112", "thinking of leaving",
+                             "meetup-join")
+    finally:
+        holder.close()
+    bodies = [fake.events[i]["body"]["content"] for i in sam if i in fake.events]
+    written = [b for b in bodies if BEGIN in b]
+    assert len(written) == 1 and "Zq7Hd3" in written[0]
+    span = find_block(written[0], html=True)
+    assert span is not None and "Sam: draft the plan" in written[0][span[0]:span[1]]

@@ -69,12 +69,16 @@ _EPOCH = datetime(2001, 1, 1, tzinfo=UTC)  # a Monday: chain windows start on Mo
 
 _PREFER_READ = 'outlook.timezone="UTC", outlook.body-content-type="html"'
 
-# Fields kept from a Graph event in the local cache (delta items carry many more).
+# Fields kept from a Graph event in the local cache (delta items carry many more). The
+# body is kept only as :func:`calsync.privacy.keepable` reduces it (see _trim): writes
+# read the event again, so the cache never holds people's text or a Teams passcode.
 _KEEP = (
     "id", "type", "seriesMasterId", "iCalUId", "subject", "start", "end", "originalStart",
     "originalStartTimeZone", "isAllDay", "isCancelled", "isOrganizer", "organizer",
-    "attendees", "body", "recurrence", "@odata.etag", "onlineMeeting",
+    "attendees", "recurrence", "@odata.etag",
 )
+_REDUCED = "calsync.reduced"  # marks a cached body that keepable() already reduced
+CACHE_VERSION = 2  # of ms.delta: 2 = bodies reduced (older chains start again)
 
 
 def scopes_for(read_only: bool) -> list[str]:
@@ -652,7 +656,21 @@ class Normaliser:
 
 
 def _trim(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: item[k] for k in _KEEP if k in item}
+    """What the cache keeps of an event: metadata, and of the body only its checklist
+    lines and calsync's block. Trimming a trimmed item changes nothing."""
+    out = {k: item[k] for k in _KEEP if k in item}
+    body = item.get("body")
+    if isinstance(body, dict):
+        if body.get(_REDUCED):
+            out["body"] = body
+        else:
+            from calsync.privacy import keepable
+
+            html = str(body.get("contentType", "html")).lower() == "html"
+            kept = keepable(Body(str(body.get("content") or ""), html=html))
+            out["body"] = {"contentType": "html" if html else "text", "content": kept.text,
+                           _REDUCED: True}
+    return out
 
 
 def chain_window(window: Window) -> tuple[datetime, datetime]:
@@ -768,6 +786,7 @@ class MicrosoftProvider:
             and datetime.fromisoformat(chain["start"]) <= w_start
             and w_end <= datetime.fromisoformat(chain["end"])
             and chain.get("calendar") == (self.cal.calendar or "")
+            and chain.get("v") == CACHE_VERSION
         )
         items = self._load_items()
         changed = False
@@ -803,7 +822,7 @@ class MicrosoftProvider:
                 return
             self.state.set("ms.nodelta", None)
             chain = {"start": lo.isoformat(), "end": hi.isoformat(), "link": link,
-                     "calendar": self.cal.calendar or ""}
+                     "calendar": self.cal.calendar or "", "v": CACHE_VERSION}
             changed = True
         else:
             assert chain is not None
@@ -854,9 +873,10 @@ class MicrosoftProvider:
         for master_id in sorted(missing):
             rec = cache.get(master_id)
             if isinstance(rec, dict) and _age(now, rec.get("at")) < MASTER_TTL:
-                kept[master_id] = rec
-                if isinstance(rec.get("item"), dict):
+                if isinstance(rec.get("item"), dict):  # an older cache kept whole bodies
+                    rec = {**rec, "item": _trim(rec["item"])}
                     masters[master_id] = rec["item"]
+                kept[master_id] = rec
                 continue
             try:
                 got = self.graph.get_json(
@@ -977,6 +997,22 @@ class MicrosoftProvider:
         return UTC
 
     # -- writing --------------------------------------------------------------------------
+
+    def read_description(self, occurrence: Occurrence) -> Body | None:
+        """The whole body as stored now (the cache keeps only part of it)."""
+        if occurrence.removed:
+            return None
+        path = f"/me/events/{urllib.parse.quote(occurrence.ref, safe='')}"
+        try:
+            event = self.graph.get_json(path, params={"$select": "body"},
+                                        headers={"Prefer": 'outlook.body-content-type="html"'})
+        except GraphError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = event.get("body") or {}
+        return Body(str(body.get("content") or ""),
+                    html=str(body.get("contentType", "html")).lower() == "html")
 
     def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
         if self.cal.read_only:
