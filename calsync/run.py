@@ -26,7 +26,7 @@ from calsync.config import Config
 from calsync.docs.base import DocBackend, DocRef, DocRequest
 from calsync.docs.local import LocalDocs
 from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
-from calsync.errors import AuthError, CalsyncError, LockedError
+from calsync.errors import AuthError, CalsyncError, ConflictError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
 from calsync.providers.base import HasDocs, ReadsDescription, WriteStatus
@@ -129,7 +129,15 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
         _warn_once(ctx, item.calendar.name, status, report)
         if item.calendar.read_only:
             continue
-        change = _relationship(ctx, item, status, docs)
+        try:
+            change = _relationship(ctx, item, status, docs, report)
+        except AuthError:
+            raise  # the login is gone: every other pair would fail the same way
+        except CalsyncError as exc:
+            # one pair's failure (a refused upload, a server error after retries) leaves
+            # the others to be written; the exit code still reports it
+            report.failures.append(Failure(item.calendar.name, exc, pair=who(status.relationship)))
+            continue
         if change is not None:
             report.changes.append(change)
     report.problems.extend(getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
@@ -172,7 +180,8 @@ def last_held(status: RelationshipStatus, now: datetime, owner: tuple[str, ...])
 
 
 def _relationship(
-    ctx: _Ctx, item: CalendarSurvey, status: RelationshipStatus, docs: DocBackend
+    ctx: _Ctx, item: CalendarSurvey, status: RelationshipStatus, docs: DocBackend,
+    report: RunReport,
 ) -> Change | None:
     config, now, store = ctx.config, ctx.now, ctx.store
     rel = status.relationship
@@ -212,7 +221,10 @@ def _relationship(
     data = _input(config, status, target, doc_url, open_items)
     if doc is not None:
         marker, section = agenda.doc_section(data)
-        docs.add_section(doc, marker, section)
+        try:
+            docs.add_section(doc, marker, section)
+        except ConflictError as exc:  # the doc kept changing: the invite is written all the same
+            report.problems.append(f"{item.calendar.name}: {who(rel)}: {exc}")
 
     if len(agenda.find_blocks(target.description.text, target.description.html)) > 1:
         return Change(item.calendar.name, rel.counterpart, rel.name, target.start,

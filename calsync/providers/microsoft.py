@@ -15,8 +15,8 @@ become ``removed`` occurrences (planned, never held).
 
 Writing reads the occurrence's HTML body, hands it to the splice, and PATCHes the whole
 body back with ``If-Match``; nothing outside calsync's block is touched. Requests per
-mailbox are capped at 4 in flight; 429/503/504 are retried (GETs and If-Match PATCHes
-only) honouring ``Retry-After``, with an injectable sleep.
+mailbox are capped at 4 in flight; 429 and 5xx gateway answers are retried (GETs and
+If-Match writes only) honouring ``Retry-After``, with an injectable sleep.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ SCOPES_READ_WRITE = ["Calendars.ReadWrite", "Files.ReadWrite"]
 SCOPES_READ_ONLY = ["Calendars.Read"]
 SETUP_HINT = "run `calsync setup microsoft` to log in again"
 
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # retried when the request is safe
 MAX_IN_FLIGHT = 4  # Outlook's documented per-app, per-mailbox concurrency limit
 PAGE_SIZE = 100
 CHAIN_BLOCK = timedelta(days=7)
@@ -348,7 +349,7 @@ class Graph:
                 refreshed = True
                 self._token = self.tokens.token(force_refresh=True)
                 continue
-            if status in (429, 503, 504) and retry and attempt < self.policy.tries:
+            if status in RETRY_STATUSES and retry and attempt < self.policy.tries:
                 delay = self.policy.delay(attempt - 1, retry_after(resp.headers.get("Retry-After")))
                 if slept + delay <= self.policy.budget:
                     slept += delay
