@@ -10,8 +10,10 @@ new writes nothing. One run at a time: a second exits at once.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +45,7 @@ class Change:
     detail: str = ""
     diff: str = ""
     doc_url: str | None = None
+    repeat: bool = False  # a not-written warning already shown today (text output skips it)
 
 
 @dataclass
@@ -52,7 +55,8 @@ class RunReport:
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # new today: what text output shows
     all_warnings: list[str] = field(default_factory=list)  # every current one: for JSON
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # every one: for JSON
+    new_problems: list[str] = field(default_factory=list)  # not yet shown today: for text
     failures: list[Failure] = field(default_factory=list)
 
     def exit_code(self) -> int:
@@ -83,21 +87,55 @@ def run_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class ShownToday:
+    """Which warnings a ``run`` already printed today: each distinct one goes out once a
+    day (cron mails every output), while ``status`` and JSON always list them all.
+
+    Kept in state as today's date and the hashes of today's warnings, so it stays small.
+    """
+
+    _KEY = "today"
+
+    def __init__(self, store: Store, day: date, show_all: bool) -> None:
+        self.ns = store.namespace("warned")
+        self.day = day.isoformat()
+        self.show_all = show_all
+        self.seen: set[str] = set()
+        raw = self.ns.get(self._KEY)
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            rec = json.loads(raw) if raw else {}
+            if rec.get("day") == self.day:
+                self.seen = {str(k) for k in rec.get("keys", [])}
+        self.now_seen = set(self.seen)
+
+    def first(self, identity: str) -> bool:
+        """True the first time today a warning of this identity is met (always in a dry run)."""
+        key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        new = key not in self.now_seen
+        self.now_seen.add(key)
+        return new or self.show_all
+
+    def save(self) -> None:
+        if self.now_seen != self.seen:
+            self.ns.set(self._KEY, json.dumps({"day": self.day, "keys": sorted(self.now_seen)}))
+
+
 @dataclass(frozen=True)
 class _Ctx:
     config: Config
     now: datetime
     store: Store
     dry_run: bool
+    shown: ShownToday
 
 
 def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> RunReport:
     report = RunReport(generated_at=now, dry_run=dry_run)
-    ctx = _Ctx(config, now, store, dry_run)
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with run_lock(data_dir() / "run.lock"):
         if dry_run:  # everything, provider sync state included, is rolled back at the end
             store.db.execute("BEGIN")
+        ctx = _Ctx(config, now, store, dry_run, ShownToday(store, now.date(), dry_run))
         try:
             for item in survey(config, now, store):
                 if isinstance(item, Failure):
@@ -112,6 +150,7 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> R
                         item.provider.close()
                     except CalsyncError as exc:
                         report.failures.append(Failure(item.calendar.name, exc))
+            ctx.shown.save()
         finally:
             if dry_run:
                 store.db.execute("ROLLBACK")
@@ -123,7 +162,7 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False) -> R
 
 
 def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
-    report.problems.extend(item.fetched.warnings)
+    _problems(ctx, report, item.fetched.warnings)
     docs = _docs(ctx.config, item)
     for status in item.statuses:
         _warn_once(ctx, item.calendar.name, status, report)
@@ -139,8 +178,19 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
             report.failures.append(Failure(item.calendar.name, exc, pair=who(status.relationship)))
             continue
         if change is not None:
+            if change.status is not WriteStatus.WRITTEN:  # e.g. forbidden: says so once a day
+                change.repeat = not ctx.shown.first(
+                    f"change|{change.calendar}|{change.counterpart}|{change.start.isoformat()}"
+                    f"|{change.status.value}|{change.detail}")
             report.changes.append(change)
-    report.problems.extend(getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
+    _problems(ctx, report, getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
+
+
+def _problems(ctx: _Ctx, report: RunReport, problems: list[str]) -> None:
+    for problem in problems:
+        report.problems.append(problem)
+        if ctx.shown.first(f"problem|{problem}"):
+            report.new_problems.append(problem)
 
 
 def _docs(config: Config, item: CalendarSurvey) -> DocBackend:
@@ -151,16 +201,14 @@ def _docs(config: Config, item: CalendarSurvey) -> DocBackend:
 
 
 def _warn_once(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: RunReport) -> None:
-    """Cadence warnings go out once a day per relationship (cron mails every output)."""
+    """Cadence warnings go out once a day per relationship and label (their figures may
+    move within the day; the news is the label)."""
     if not status.cadence.warnings:
         return
     report.all_warnings.extend(status.cadence.warnings)
-    ns = ctx.store.namespace("warned")
-    key = f"{calendar}:{status.relationship.counterpart}"
-    stamp = f"{ctx.now.date().isoformat()}|{status.cadence.label.value}"
-    if ctx.dry_run or ns.get(key) != stamp:
+    key = f"cadence|{calendar}|{status.relationship.counterpart}|{status.cadence.label.value}"
+    if ctx.shown.first(key):
         report.warnings.extend(status.cadence.warnings)
-        ns.set(key, stamp)
 
 
 def next_occurrence(
@@ -224,7 +272,7 @@ def _relationship(
         try:
             docs.add_section(doc, marker, section)
         except ConflictError as exc:  # the doc kept changing: the invite is written all the same
-            report.problems.append(f"{item.calendar.name}: {who(rel)}: {exc}")
+            _problems(ctx, report, [f"{item.calendar.name}: {who(rel)}: {exc}"])
 
     if len(agenda.find_blocks(target.description.text, target.description.html)) > 1:
         return Change(item.calendar.name, rel.counterpart, rel.name, target.start,
