@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calsync.config import Owner
 from calsync.errors import AuthError, ProviderError
 from calsync.model import AttendeeKind, Body, Occurrence, Response, Status
 from calsync.providers.base import Window, WriteStatus
@@ -490,6 +491,44 @@ def test_unreachable_server_fails_the_calendar_cleanly(gcal: GEnv) -> None:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening
         cal = dataclasses.replace(gcal.calendar(), api_url=dead)
-        with pytest.raises(ProviderError, match="ConnectionRefusedError"):
+        with pytest.raises(ProviderError, match=r"listing events: cannot reach 127\.0\.0\.1:"
+                           r"\d+ \(connection refused\) after 3 tries in \d+ s$"):
             gcal.provider(cal).fetch(W)
-    assert len(gcal.sleeps.calls) == 5 and sum(gcal.sleeps.calls) <= 120
+    assert len(gcal.sleeps.calls) == 2
+
+
+@pytest.mark.parametrize(("mode", "why"), [("reset", "connection reset"),
+                                           ("silent", "no answer in time")])
+def test_reset_or_silent_server_names_host_and_ends_in_bounded_time(
+        gcal: GEnv, mode: str, why: str) -> None:
+    """A server that resets every connection or never answers: a few tries, a bounded
+    wait, and one line saying which host, what happened, how often and how long."""
+    import time
+
+    from calsync.providers.google import GoogleProvider
+    from calsync.providers.retry import RetryPolicy
+    from tests.fakes import BadServer
+
+    with BadServer(mode) as bad:
+        cal = dataclasses.replace(gcal.calendar(), api_url=bad.url.replace("https", "http"))
+        policy = RetryPolicy(sleep=gcal.sleeps, rand=lambda: 0.5, timeout=0.3, deadline=5.0)
+        provider = GoogleProvider(cal, Owner(("me@example.com",), "UTC"), MemoryState(),
+                                  datetime.now().astimezone(), retry=policy)
+        started = time.monotonic()
+        with pytest.raises(ProviderError) as info:
+            provider.fetch(W)
+        spent = time.monotonic() - started
+    message = str(info.value)
+    assert message.startswith(f"{cal.name}: listing events: cannot reach 127.0.0.1:{bad.port} "
+                              f"({why}) after 3 tries in ")
+    assert bad.accepted == 3 and gcal.sleeps.calls == [0.75, 1.5] and spent < 5.0
+    # a tighter deadline: no try is begun that could not end within it
+    with BadServer("silent") as bad:
+        cal = dataclasses.replace(gcal.calendar(), api_url=bad.url.replace("https", "http"))
+        tight = RetryPolicy(sleep=lambda s: None, rand=lambda: 0.5, timeout=0.3, deadline=1.0)
+        provider = GoogleProvider(cal, Owner(("me@example.com",), "UTC"), MemoryState(),
+                                  datetime.now().astimezone(), retry=tight)
+        started = time.monotonic()
+        with pytest.raises(ProviderError, match=r"\(no answer in time\) after 1 try in 0 s"):
+            provider.fetch(W)  # 0.3 s, then 0.75 s of backoff and 0.3 s more would pass 1 s
+        assert time.monotonic() - started < 1.0 and bad.accepted == 1

@@ -38,7 +38,7 @@ from calsync.model import (
     Status,
 )
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
-from calsync.providers.retry import RetryPolicy, retry_after
+from calsync.providers.retry import RetryPolicy, host_of, retry_after, unreachable
 
 if TYPE_CHECKING:
     from calsync.config import CalendarConfig, Owner
@@ -269,8 +269,11 @@ class Session:
         from googleapiclient.discovery_cache import get_static_doc
 
         if self._http is None:
+            # httplib2 would silently try a failed connection once more; calsync's own
+            # retries (counted, bounded, named in the error) are the only ones
+            httplib2.RETRIES = 1
             self._http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials(), http=httplib2.Http(timeout=60)
+                self.credentials(), http=httplib2.Http(timeout=self.retry.timeout)
             )
         raw = get_static_doc(api, version)
         if raw is None:  # pragma: no cover - shipped with the library
@@ -301,6 +304,8 @@ class Session:
         policy = self.retry
         slept = 0.0
         attempt = 0
+        net_failures = 0
+        started = policy.clock()
         while True:
             try:
                 result = request.execute(num_retries=0)
@@ -336,10 +341,19 @@ class Session:
                     f"{self.label}: {what}: unexpected answer from Google ({type(exc).__name__})"
                 ) from None
             except (OSError, TransportError, httplib2.HttpLib2Error) as exc:
-                if not retry:
-                    raise ProviderError(f"{self.label}: {what}: {type(exc).__name__}") from None
-                wait = policy.delay(attempt, None)
-                failure = type(exc).__name__
+                net_failures += 1
+                wait = policy.delay(net_failures - 1, None)
+                if not (retry and policy.another_network_try(net_failures, started, wait)):
+                    host = host_of(str(getattr(request, "uri", "")) or self.api_url or "",
+                                   "https://www.googleapis.com")
+                    raise ProviderError(
+                        f"{self.label}: {what}: "
+                        f"{unreachable(host, exc, net_failures, started, policy.clock)}"
+                        f"{'' if retry else ' (a write that cannot be guarded is not retried)'}"
+                    ) from None
+                policy.sleep(wait)
+                slept += wait
+                continue
             attempt += 1
             if attempt >= policy.tries or slept + wait > policy.budget:
                 raise ProviderError(

@@ -46,7 +46,7 @@ from calsync.model import (
 )
 from calsync.paths import write_private
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
-from calsync.providers.retry import RetryPolicy, retry_after
+from calsync.providers.retry import RetryPolicy, host_of, retry_after, unreachable
 
 if TYPE_CHECKING:
     import httpx
@@ -282,7 +282,7 @@ class Graph:
 
             verify = ssl.create_default_context(cafile=ca)
         self.client = httpx.Client(
-            verify=verify, timeout=httpx.Timeout(30.0, connect=10.0), transport=transport,
+            verify=verify, timeout=httpx.Timeout(self.policy.timeout), transport=transport,
             follow_redirects=False,
         )
 
@@ -321,6 +321,8 @@ class Graph:
         slept = 0.0
         refreshed = False
         attempt = 0
+        net_failures = 0
+        started = self.policy.clock()
         while True:
             attempt += 1
             if auth:
@@ -337,13 +339,19 @@ class Graph:
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.ConnectError) and "CERTIFICATE" in str(exc):
                     raise ProviderError(f"Microsoft Graph: TLS: {_short(exc)}") from None
-                if retry and attempt < self.policy.tries:
-                    delay = self.policy.delay(attempt - 1, None)
-                    if slept + delay <= self.policy.budget:
-                        slept += delay
-                        self.policy.sleep(delay)
-                        continue
-                raise ProviderError(f"Microsoft Graph unreachable: {type(exc).__name__}") from None
+                net_failures += 1
+                delay = self.policy.delay(net_failures - 1, None)
+                if retry and self.policy.another_network_try(net_failures, started, delay):
+                    slept += delay
+                    self.policy.sleep(delay)
+                    continue
+                what = f"Graph {method} {urllib.parse.urlsplit(self.url(path)).path}"
+                host = host_of(self.url(path), self.base)
+                raise ProviderError(
+                    f"{self.tokens.cal.name}: {what}: "
+                    f"{unreachable(host, exc, net_failures, started, self.policy.clock)}"
+                    f"{'' if retry else ' (a write that cannot be guarded is not retried)'}"
+                ) from None
             status = resp.status_code
             if status == 401 and auth and not refreshed:
                 refreshed = True
