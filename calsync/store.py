@@ -5,7 +5,8 @@ what calsync wrote where (content hashes), the action items it has seen, and a r
 log. Every write commits at once, so a run killed at any point leaves a state the
 next run converges from. Private notes are never stored: cached events keep their
 metadata (times, people, status, organizer, ETag) and of a description only its
-checklist lines and calsync's own block (:mod:`calsync.privacy`). The folder is 0700,
+checklist lines and calsync's own block (:mod:`calsync.privacy`); cached shared docs
+keep only their checklist lines (and, for OneDrive, calsync's section headings). The folder is 0700,
 the database and its journal files 0600, and deleted content is overwritten
 (``secure_delete``), so an older cache's text does not linger in free pages.
 """

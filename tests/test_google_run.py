@@ -230,8 +230,14 @@ def test_state_keeps_no_invite_text_and_is_private(fake_google: FakeGoogle, tmp_
         for _ in range(2):
             result = cli("--config", config, "run", "--now", SCENARIO_NOW)
             assert result.exit_code == 0, result.output
+        for file_id in fake_google.files:  # notes typed into the shared docs: not kept either
+            fake_google.doc_typed(file_id, "doc note: salary talk SENTINEL-DOC\n")
+        later = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(hours=2)).isoformat()
+        result = cli("--config", config, "run", "--now", later)
+        assert result.exit_code == 0, result.output
         assert (calsync_home / "state.sqlite3-wal").exists()
-        assert_private_state(calsync_home, "Zq7Hd3-SENTINEL", "thinking of leaving")
+        assert_private_state(calsync_home, "Zq7Hd3-SENTINEL", "thinking of leaving",
+                             "SENTINEL-DOC")
     finally:
         holder.close()
     # the invite itself still holds every word, and the item was carried over
