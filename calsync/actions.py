@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["ActionItem", "html_to_text", "parse", "collapse", "strip_since"]
+__all__ = ["ActionItem", "checklist_lines", "html_to_text", "parse", "collapse", "strip_since"]
 
 
 def collapse(s: str) -> str:
@@ -140,6 +140,13 @@ def _item(line: str) -> ActionItem | None:
     if not text:
         return None
     return ActionItem(text=text, owner=owner, done=done)
+
+
+def checklist_lines(text: str, html: bool = False) -> list[str]:
+    """The lines :func:`parse` reads items from, as it reads them (HTML already as text)."""
+    if html:
+        text = html_to_text(text)
+    return [line for line in text.splitlines() if _item(line) is not None]
 
 
 def parse(text: str, html: bool = False) -> list[ActionItem]:

@@ -52,11 +52,13 @@ class CalendarSurvey:
 class Failure:
     calendar: str
     error: CalsyncError
+    pair: str | None = None  # the relationship whose step failed, when only it did
 
     def __str__(self) -> str:
-        """One line naming the calendar once (providers often name it already)."""
-        text = str(self.error)
-        return text if text.startswith(f"{self.calendar}:") else f"{self.calendar}: {text}"
+        """One line naming the calendar once (providers often name it already), and the
+        relationship when the failure was its alone."""
+        text = str(self.error).removeprefix(f"{self.calendar}: ")
+        return f"{self.calendar}: {f'{self.pair}: ' if self.pair else ''}{text}"
 
 
 @dataclass

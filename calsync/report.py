@@ -200,10 +200,10 @@ def run_text(report: RunReport, quiet: bool) -> tuple[str, str]:
                 out.append(f"{verb} agenda: {person}, {when} ({c.calendar})")
                 if report.dry_run and c.diff:
                     out.append(c.diff.rstrip("\n"))
-        else:
+        elif not c.repeat:  # said once today already (cron mails every output)
             err.append(f"warning: agenda for {person}, {when} not written ({c.status.value}): "
                        f"{c.detail}")
     err += [f"warning: {w}" for w in report.warnings]
-    err += [f"warning: {p}" for p in report.problems]
+    err += [f"warning: {p}" for p in report.new_problems]
     err += [f"calsync: {f}" for f in report.failures]
     return "\n".join(out), "\n".join(err)

@@ -10,8 +10,10 @@ new writes nothing. One run at a time: a second exits at once.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,11 +28,11 @@ from calsync.config import Config
 from calsync.docs.base import DocBackend, DocRef, DocRequest
 from calsync.docs.local import LocalDocs
 from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
-from calsync.errors import AuthError, CalsyncError, LockedError
+from calsync.errors import AuthError, CalsyncError, ConflictError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
 from calsync.progress import Progress, silent
-from calsync.providers.base import HasDocs, WriteStatus
+from calsync.providers.base import HasDocs, ReadsDescription, WriteStatus
 from calsync.store import Store
 
 
@@ -44,6 +46,7 @@ class Change:
     detail: str = ""
     diff: str = ""
     doc_url: str | None = None
+    repeat: bool = False  # a not-written warning already shown today (text output skips it)
 
 
 @dataclass
@@ -53,7 +56,8 @@ class RunReport:
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # new today: what text output shows
     all_warnings: list[str] = field(default_factory=list)  # every current one: for JSON
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # every one: for JSON
+    new_problems: list[str] = field(default_factory=list)  # not yet shown today: for text
     failures: list[Failure] = field(default_factory=list)
 
     def exit_code(self) -> int:
@@ -84,23 +88,57 @@ def run_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class ShownToday:
+    """Which warnings a ``run`` already printed today: each distinct one goes out once a
+    day (cron mails every output), while ``status`` and JSON always list them all.
+
+    Kept in state as today's date and the hashes of today's warnings, so it stays small.
+    """
+
+    _KEY = "today"
+
+    def __init__(self, store: Store, day: date, show_all: bool) -> None:
+        self.ns = store.namespace("warned")
+        self.day = day.isoformat()
+        self.show_all = show_all
+        self.seen: set[str] = set()
+        raw = self.ns.get(self._KEY)
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            rec = json.loads(raw) if raw else {}
+            if rec.get("day") == self.day:
+                self.seen = {str(k) for k in rec.get("keys", [])}
+        self.now_seen = set(self.seen)
+
+    def first(self, identity: str) -> bool:
+        """True the first time today a warning of this identity is met (always in a dry run)."""
+        key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        new = key not in self.now_seen
+        self.now_seen.add(key)
+        return new or self.show_all
+
+    def save(self) -> None:
+        if self.now_seen != self.seen:
+            self.ns.set(self._KEY, json.dumps({"day": self.day, "keys": sorted(self.now_seen)}))
+
+
 @dataclass(frozen=True)
 class _Ctx:
     config: Config
     now: datetime
     store: Store
     dry_run: bool
+    shown: ShownToday
     progress: Progress = silent
 
 
 def run(config: Config, now: datetime, store: Store, dry_run: bool = False,
         progress: Progress = silent) -> RunReport:
     report = RunReport(generated_at=now, dry_run=dry_run)
-    ctx = _Ctx(config, now, store, dry_run, progress)
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with run_lock(data_dir() / "run.lock"):
         if dry_run:  # everything, provider sync state included, is rolled back at the end
             store.db.execute("BEGIN")
+        ctx = _Ctx(config, now, store, dry_run, ShownToday(store, now.date(), dry_run), progress)
         try:
             for item in survey(config, now, store):
                 if isinstance(item, Failure):
@@ -115,6 +153,7 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False,
                         item.provider.close()
                     except CalsyncError as exc:
                         report.failures.append(Failure(item.calendar.name, exc))
+            ctx.shown.save()
         finally:
             if dry_run:
                 store.db.execute("ROLLBACK")
@@ -126,16 +165,35 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False,
 
 
 def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
-    report.problems.extend(item.fetched.warnings)
+    _problems(ctx, report, item.fetched.warnings)
     docs = _docs(ctx.config, item)
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
         _warn_once(ctx, item.calendar.name, status, report)
         if item.calendar.read_only:
             continue
-        change = _relationship(ctx, item, status, docs)
+        try:
+            change = _relationship(ctx, item, status, docs, report)
+        except AuthError:
+            raise  # the login is gone: every other pair would fail the same way
+        except CalsyncError as exc:
+            # one pair's failure (a refused upload, a server error after retries) leaves
+            # the others to be written; the exit code still reports it
+            report.failures.append(Failure(item.calendar.name, exc, pair=who(status.relationship)))
+            continue
         if change is not None:
+            if change.status is not WriteStatus.WRITTEN:  # e.g. forbidden: says so once a day
+                change.repeat = not ctx.shown.first(
+                    f"change|{change.calendar}|{change.counterpart}|{change.start.isoformat()}"
+                    f"|{change.status.value}|{change.detail}")
             report.changes.append(change)
-    report.problems.extend(getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
+    _problems(ctx, report, getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
+
+
+def _problems(ctx: _Ctx, report: RunReport, problems: list[str]) -> None:
+    for problem in problems:
+        report.problems.append(problem)
+        if ctx.shown.first(f"problem|{problem}"):
+            report.new_problems.append(problem)
 
 
 def _docs(config: Config, item: CalendarSurvey) -> DocBackend:
@@ -146,16 +204,14 @@ def _docs(config: Config, item: CalendarSurvey) -> DocBackend:
 
 
 def _warn_once(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: RunReport) -> None:
-    """Cadence warnings go out once a day per relationship (cron mails every output)."""
+    """Cadence warnings go out once a day per relationship and label (their figures may
+    move within the day; the news is the label)."""
     if not status.cadence.warnings:
         return
     report.all_warnings.extend(status.cadence.warnings)
-    ns = ctx.store.namespace("warned")
-    key = f"{calendar}:{status.relationship.counterpart}"
-    stamp = f"{ctx.now.date().isoformat()}|{status.cadence.label.value}"
-    if ctx.dry_run or ns.get(key) != stamp:
+    key = f"cadence|{calendar}|{status.relationship.counterpart}|{status.cadence.label.value}"
+    if ctx.shown.first(key):
         report.warnings.extend(status.cadence.warnings)
-        ns.set(key, stamp)
 
 
 def next_occurrence(
@@ -175,7 +231,8 @@ def last_held(status: RelationshipStatus, now: datetime, owner: tuple[str, ...])
 
 
 def _relationship(
-    ctx: _Ctx, item: CalendarSurvey, status: RelationshipStatus, docs: DocBackend
+    ctx: _Ctx, item: CalendarSurvey, status: RelationshipStatus, docs: DocBackend,
+    report: RunReport,
 ) -> Change | None:
     config, now, store = ctx.config, ctx.now, ctx.store
     rel = status.relationship
@@ -215,7 +272,10 @@ def _relationship(
     data = _input(config, status, target, doc_url, open_items)
     if doc is not None:
         marker, section = agenda.doc_section(data)
-        docs.add_section(doc, marker, section)
+        try:
+            docs.add_section(doc, marker, section)
+        except ConflictError as exc:  # the doc kept changing: the invite is written all the same
+            _problems(ctx, report, [f"{item.calendar.name}: {who(rel)}: {exc}"])
 
     if len(agenda.find_blocks(target.description.text, target.description.html)) > 1:
         return Change(item.calendar.name, rel.counterpart, rel.name, target.start,
@@ -236,6 +296,11 @@ def _relationship(
     change = Change(item.calendar.name, rel.counterpart, rel.name, target.start,
                     WriteStatus.WRITTEN, doc_url=doc_url)
     before, after = target.description, expected
+    if ctx.dry_run and isinstance(item.provider, ReadsDescription):
+        # the cached occurrence keeps only part of the body: diff against the whole one
+        whole = item.provider.read_description(target)
+        if whole is not None:
+            before, after = whole, agenda.splice(whole, data) or whole
     if not ctx.dry_run:
         result = item.provider.write_description(
             target, lambda body: agenda.splice(body, data), digest

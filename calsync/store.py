@@ -3,12 +3,17 @@
 Holds provider state (sync tokens, cached events, doc ids) as namespaced key-values,
 what calsync wrote where (content hashes), the action items it has seen, and a run
 log. Every write commits at once, so a run killed at any point leaves a state the
-next run converges from. Private notes are never stored: only metadata and the
-action-item lines calsync carries over.
+next run converges from. Private notes are never stored: cached events keep their
+metadata (times, people, status, organizer, ETag) and of a description only its
+checklist lines and calsync's own block (:mod:`calsync.privacy`); cached shared docs
+keep only their checklist lines (and, for OneDrive, calsync's section headings). The folder is 0700,
+the database and its journal files 0600, and deleted content is overwritten
+(``secure_delete``), so an older cache's text does not linger in free pages.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,14 +43,36 @@ class ActionItemRow:
     done_at: str | None
 
 
+_SIDECARS = ("-wal", "-shm", "-journal")
+
+
+def private_files(path: Path) -> None:
+    """The database's folder 0700, the database and its journal files 0600: created so,
+    and an existing one (from an older calsync) fixed before anything is read from it."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+    for suffix in _SIDECARS:
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.chmod(side, 0o600)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(_SCHEMA)
+            private_files(path)
+            old_mask = os.umask(0o077)  # journal files SQLite creates are ours alone too
+            try:
+                self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+                self.db.execute("PRAGMA secure_delete=ON")
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(_SCHEMA)
+            finally:
+                os.umask(old_mask)
         except (OSError, sqlite3.Error) as exc:
             raise ProviderError(f"{path}: cannot open calsync state: {exc}") from None
 

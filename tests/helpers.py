@@ -37,3 +37,21 @@ def write_config(folder: Path, calendar: Path | str, extra: str = "") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def assert_private_state(home: Path, *secrets: str) -> None:
+    """No secret in any file calsync keeps (the database, its -wal, tokens, locks), the
+    folder 0700 and the database files 0600."""
+    import stat
+
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    db = home / "state.sqlite3"
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert db in files
+    for path in files:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"{secret!r} found in {path}"
+            assert secret.encode("utf-16-le") not in data, f"{secret!r} found in {path}"
+        if path.name.startswith("state.sqlite3"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

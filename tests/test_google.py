@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calsync.config import Owner
 from calsync.errors import AuthError, ProviderError
 from calsync.model import AttendeeKind, Body, Occurrence, Response, Status
 from calsync.providers.base import Window, WriteStatus
@@ -98,7 +99,9 @@ def test_normalises_instances_cancellations_declines_and_resources(gcal: GEnv) -
     kinds = {a.email: (a.kind, a.is_self) for a in first.attendees}
     assert kinds["room1@resource.example.com"][0] is AttendeeKind.RESOURCE
     assert kinds["me@example.com"] == (AttendeeKind.PERSON, True)
-    assert first.description == Body("Notes for us", html=False)
+    # people's text is not cached (it would sit in the state database): only checklist
+    # lines and calsync's block are kept, and "Notes for us" is neither
+    assert first.description == Body("", html=False)
     moved = next(o for o in occs if o.recurrence_id and o.recurrence_id.day == 2
                  and o.recurrence_id.month == 2)
     assert (moved.start.day, moved.start.hour) == (3, 15)
@@ -184,11 +187,11 @@ def test_incremental_sync_picks_up_edits_and_410_means_full_resync(gcal: GEnv) -
     p = gcal.provider(cal, state)
     before = series(p.fetch(W))
     target = before[3]
-    gcal.fake.edit(target.ref, description="<p>changed</p>")
+    gcal.fake.edit(target.ref, description="<p>changed</p><p>- [ ] Alex: book the room</p>")
     gcal.fake.cancel(before[4].ref)
     p2 = gcal.provider(cal, state)
     after = {o.ref: o for o in series(p2.fetch(W))}
-    assert after[target.ref].description == Body("<p>changed</p>", html=True)
+    assert after[target.ref].description == Body("- [ ] Alex: book the room<br>", html=True)
     assert after[before[4].ref].cancelled
     calls = api_requests(gcal.fake)
     assert calls[-2]["query"].get("syncToken")
@@ -261,10 +264,11 @@ def test_write_patches_one_instance_with_if_match_and_send_updates(gcal: GEnv) -
     # other instances of the series are untouched
     assert not any("[calsync]" in e.get("description", "") for e in gcal.fake.events.values()
                    if e["id"] != nxt.ref)
-    # unchanged block: no request at all
+    # unchanged block: the body is read again (the cache does not hold it), nothing written
     gcal.fake.log.clear()
     again = p.write_description(nxt, block_splice(), "abc123")
-    assert again.status is WriteStatus.UNCHANGED and api_requests(gcal.fake) == []
+    assert again.status is WriteStatus.UNCHANGED
+    assert [c["method"] for c in api_requests(gcal.fake)] == ["GET"]
 
 
 def test_html_description_outside_the_block_is_kept_exactly(gcal: GEnv) -> None:
@@ -276,7 +280,7 @@ def test_html_description_outside_the_block_is_kept_exactly(gcal: GEnv) -> None:
     gcal.fake.edit(nxt_id, description=html)
     p = gcal.provider(gcal.calendar())
     nxt = next(o for o in p.fetch(W).occurrences if o.ref == nxt_id)
-    assert nxt.description == Body(html, html=True)
+    assert nxt.description == Body("", html=True)  # the cache keeps none of it
     seen: list[Body] = []
 
     def splice(body: Body) -> Body:
@@ -294,14 +298,20 @@ def test_concurrent_edit_is_resliced_once_then_conflict(gcal: GEnv) -> None:
     p = gcal.provider(gcal.calendar())
     occs = series(p.fetch(W))
     nxt = occs[-1]
-    gcal.fake.edit(nxt.ref, description="Notes for us\nAlex: can we talk about X?")
+    pending = ["Notes for us\nAlex: can we talk about X?"]
+
+    def edit_once(eid: str) -> None:  # someone saves between calsync's read and its write
+        if pending:
+            gcal.fake.edit(eid, description=pending.pop())
+
+    gcal.fake.before_patch = edit_once
     result = p.write_description(nxt, block_splice(), "t1")
     assert result.status is WriteStatus.WRITTEN
     assert result.before == Body("Notes for us\nAlex: can we talk about X?")
     assert gcal.fake.events[nxt.ref]["description"] == (
         "Notes for us\nAlex: can we talk about X?\n[calsync]agenda[/calsync]")
     methods = [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in api_requests(gcal.fake)[1:]]
-    assert methods == [("PATCH", nxt.ref), ("GET", nxt.ref), ("PATCH", nxt.ref)]
+    assert methods == [("GET", nxt.ref), ("PATCH", nxt.ref), ("GET", nxt.ref), ("PATCH", nxt.ref)]
     # someone keeps editing: one re-read, then CONFLICT, and their words stay
     other = occs[-2]
     edits = iter(range(100))
@@ -354,7 +364,7 @@ def test_guarded_write_is_retried_but_other_403s_are_not(gcal: GEnv) -> None:
     seed(gcal.fake)
     p = gcal.provider(gcal.calendar())
     nxt = series(p.fetch(W))[-1]
-    gcal.fake.fail_next = [{"status": 503, "path": "/events/"}]
+    gcal.fake.fail_next = [{"status": 503, "path": "/events/", "method": "PATCH"}]
     assert p.write_description(nxt, block_splice(), "t").status is WriteStatus.WRITTEN
     assert len(api_requests(gcal.fake, "PATCH")) == 2
     gcal.fake.fail_next = [{"status": 403, "reason": "quotaExceeded"}]
@@ -481,6 +491,44 @@ def test_unreachable_server_fails_the_calendar_cleanly(gcal: GEnv) -> None:
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening
         cal = dataclasses.replace(gcal.calendar(), api_url=dead)
-        with pytest.raises(ProviderError, match="ConnectionRefusedError"):
+        with pytest.raises(ProviderError, match=r"listing events: cannot reach 127\.0\.0\.1:"
+                           r"\d+ \(connection refused\) after 3 tries in \d+ s$"):
             gcal.provider(cal).fetch(W)
-    assert len(gcal.sleeps.calls) == 5 and sum(gcal.sleeps.calls) <= 120
+    assert len(gcal.sleeps.calls) == 2
+
+
+@pytest.mark.parametrize(("mode", "why"), [("reset", "connection reset"),
+                                           ("silent", "no answer in time")])
+def test_reset_or_silent_server_names_host_and_ends_in_bounded_time(
+        gcal: GEnv, mode: str, why: str) -> None:
+    """A server that resets every connection or never answers: a few tries, a bounded
+    wait, and one line saying which host, what happened, how often and how long."""
+    import time
+
+    from calsync.providers.google import GoogleProvider
+    from calsync.providers.retry import RetryPolicy
+    from tests.fakes import BadServer
+
+    with BadServer(mode) as bad:
+        cal = dataclasses.replace(gcal.calendar(), api_url=bad.url.replace("https", "http"))
+        policy = RetryPolicy(sleep=gcal.sleeps, rand=lambda: 0.5, timeout=0.3, deadline=5.0)
+        provider = GoogleProvider(cal, Owner(("me@example.com",), "UTC"), MemoryState(),
+                                  datetime.now().astimezone(), retry=policy)
+        started = time.monotonic()
+        with pytest.raises(ProviderError) as info:
+            provider.fetch(W)
+        spent = time.monotonic() - started
+    message = str(info.value)
+    assert message.startswith(f"{cal.name}: listing events: cannot reach 127.0.0.1:{bad.port} "
+                              f"({why}) after 3 tries in ")
+    assert bad.accepted == 3 and gcal.sleeps.calls == [0.75, 1.5] and spent < 5.0
+    # a tighter deadline: no try is begun that could not end within it
+    with BadServer("silent") as bad:
+        cal = dataclasses.replace(gcal.calendar(), api_url=bad.url.replace("https", "http"))
+        tight = RetryPolicy(sleep=lambda s: None, rand=lambda: 0.5, timeout=0.3, deadline=1.0)
+        provider = GoogleProvider(cal, Owner(("me@example.com",), "UTC"), MemoryState(),
+                                  datetime.now().astimezone(), retry=tight)
+        started = time.monotonic()
+        with pytest.raises(ProviderError, match=r"\(no answer in time\) after 1 try in 0 s"):
+            provider.fetch(W)  # 0.3 s, then 0.75 s of backoff and 0.3 s more would pass 1 s
+        assert time.monotonic() - started < 1.0 and bad.accepted == 1

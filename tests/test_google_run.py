@@ -13,7 +13,7 @@ import pytest
 from calsync.providers.google import TAG_KEY
 from tests.fakes.google import CANCELLED_INSTANCE_FIELDS, FakeGoogle, api_requests
 from tests.google_fixtures import *  # noqa: F403
-from tests.helpers import SCENARIO_NOW, cli
+from tests.helpers import SCENARIO_NOW, assert_private_state, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = '<p>Agreed: <b>ship it</b></p><a href="https://example.com/?q=1&amp;x=2">link</a>&nbsp;'
@@ -206,3 +206,46 @@ ATTENDEE;PARTSTAT=ACCEPTED:mailto:new@example.com
 END:VEVENT
 END:VCALENDAR
 """
+
+
+PASSCODE = "Passcode: Zq7Hd3-SENTINEL"
+NOTE = "private note: Sam is thinking of leaving"
+
+
+def test_state_keeps_no_invite_text_and_is_private(fake_google: FakeGoogle, tmp_path: Path,
+                                                   calsync_home: Path) -> None:
+    """Invite bodies hold Teams passcodes and people's notes: the state database keeps
+    none of it (only checklist lines and calsync's block), in the db or its -wal."""
+    from calsync.store import Store
+
+    config = setup_calendar(fake_google, tmp_path)
+    sams = [e for e in fake_google.events.values()
+            if "split@example.com" in str(e.get("attendees"))]
+    for ev in sams:  # past and upcoming meetings alike
+        fake_google.edit(ev["id"], description=f"<p>{NOTE}</p><p>{PASSCODE}</p>"
+                                               "<p>- [ ] Sam: draft the plan</p>")
+    holder = Store(calsync_home / "state.sqlite3")  # a reader keeps the -wal in place
+    try:
+        holder.db.execute("SELECT count(*) FROM kv").fetchone()
+        for _ in range(2):
+            result = cli("--config", config, "run", "--now", SCENARIO_NOW)
+            assert result.exit_code == 0, result.output
+        for file_id in fake_google.files:  # notes typed into the shared docs: not kept either
+            fake_google.doc_typed(file_id, "doc note: salary talk SENTINEL-DOC\n")
+        later = (datetime.fromisoformat(SCENARIO_NOW) + timedelta(hours=2)).isoformat()
+        result = cli("--config", config, "run", "--now", later)
+        assert result.exit_code == 0, result.output
+        assert (calsync_home / "state.sqlite3-wal").exists()
+        assert_private_state(calsync_home, "Zq7Hd3-SENTINEL", "thinking of leaving",
+                             "SENTINEL-DOC")
+    finally:
+        holder.close()
+    # the invite itself still holds every word, and the item was carried over
+    stored = [fake_google.events[e["id"]]["description"] for e in sams]
+    assert all(PASSCODE in d and NOTE in d for d in stored)
+    from calsync.agenda import BEGIN, find_block
+
+    written = [d for d in stored if BEGIN in d]
+    assert len(written) == 1
+    span = find_block(written[0], html=True)
+    assert span is not None and "Sam: draft the plan" in written[0][span[0]:span[1]]

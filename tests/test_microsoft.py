@@ -286,7 +286,8 @@ def test_normalises_series_exceptions_declines_resources(ms_env: MsEnv) -> None:
     assert first.start == T0 and str(first.start.tzinfo) == "Europe/Berlin"
     assert first.start.hour == 10 and first.duration == timedelta(minutes=30)
     assert first.organizer_is_self is True and first.title == "1on1 Bob / Mona"
-    assert first.description == Body(TEAMS_BODY, html=True)
+    # the Teams join block (passcode and all) is not cached: nothing of it is a checklist
+    assert first.description == Body("", html=True)
     kinds = {a.email: a.kind for a in first.attendees}
     assert kinds == {"manager@contoso.example": AttendeeKind.PERSON, BOB: AttendeeKind.PERSON,
                      "room-4@contoso.example": AttendeeKind.RESOURCE}
@@ -856,3 +857,33 @@ def test_setup_again_as_another_user_replaces_the_login(
     token_file.write_text(json.dumps(merged))
     with pytest.raises(AuthError, match="2 Microsoft accounts.*calsync setup microsoft"):
         env.provider().graph.get_json("/me")
+
+
+@pytest.mark.parametrize(("mode", "why"), [("reset", "connection reset"),
+                                           ("silent", "no answer in time")])
+def test_reset_or_silent_graph_names_host_and_ends_in_bounded_time(
+        ms_env: MsEnv, mode: str, why: str) -> None:
+    """Graph resets every connection, or accepts and never answers: three tries within
+    the deadline, then one line naming the host, what happened, how often, how long."""
+    import dataclasses
+    import time
+
+    from calsync.providers.microsoft import MicrosoftProvider
+    from calsync.providers.retry import RetryPolicy
+    from tests.fakes import BadServer
+
+    with BadServer(mode) as bad:
+        cal = dataclasses.replace(ms_env.calendar(), graph_url=f"{bad.url}/v1.0")
+        policy = RetryPolicy(sleep=ms_env.sleeps, rand=lambda: 0.5, timeout=0.3, deadline=5.0)
+        provider = MicrosoftProvider(cal, ms_env.owner(), ms_env.state,
+                                     datetime.now().astimezone(), policy=policy)
+        started = time.monotonic()
+        with pytest.raises(ProviderError) as info:
+            provider.fetch(Window(datetime(2026, 1, 1, tzinfo=UTC),
+                                  datetime(2026, 3, 1, tzinfo=UTC)))
+        spent = time.monotonic() - started
+        provider.close()
+    assert str(info.value).startswith(
+        f"work: Graph GET /v1.0/me/calendarView/delta: cannot reach 127.0.0.1:{bad.port} "
+        f"({why}) after 3 tries in ")
+    assert bad.accepted == 3 and ms_env.sleeps.calls == [0.75, 1.5] and spent < 5.0

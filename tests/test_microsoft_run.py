@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import SCENARIOS
 from tests.fakes.microsoft import TEAMS_BODY, FakeMicrosoft
-from tests.helpers import SCENARIO_NOW, cli
+from tests.helpers import SCENARIO_NOW, assert_private_state, cli
 from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
 
 
@@ -158,3 +158,80 @@ def test_refused_share_does_not_block_the_calendar(outlook: tuple[FakeMicrosoft,
     assert [r.status for r in fake.graph_requests("POST")] and \
         {r.status for r in fake.graph_requests("POST")} == {200}
     assert any(item["_perms"] for item in fake.drive.values())
+
+
+def test_state_keeps_no_invite_text_and_is_private(outlook: tuple[FakeMicrosoft, Path],
+                                                   calsync_home: Path) -> None:
+    """The Teams join block (passcode, meeting id) and people's notes stay out of the
+    state database and its -wal; checklist lines and calsync's block are all it keeps."""
+    from calsync.agenda import BEGIN, find_block
+    from calsync.store import Store
+
+    fake, cfg = outlook
+    note = "<p>private note: Sam is thinking of leaving</p><p>- [ ] Sam: draft the plan</p>"
+    sam = [e["id"] for e in fake.instances(datetime(2026, 1, 1, tzinfo=UTC),
+                                           datetime(2026, 6, 1, tzinfo=UTC))
+           if any(a["emailAddress"]["address"] == "split@example.com" for a in e["attendees"])]
+    for ident in sam:
+        fake.edit(ident, body=TEAMS_BODY.replace("</body>", note + "</body>"), _online=True)
+    holder = Store(calsync_home / "state.sqlite3")  # a reader keeps the -wal in place
+    try:
+        holder.db.execute("SELECT count(*) FROM kv").fetchone()
+        for _ in range(2):
+            result = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+            assert result.exit_code == 0, result.output
+        assert (calsync_home / "state.sqlite3-wal").exists()
+        assert_private_state(calsync_home, "Zq7Hd3", "245 318 970 112", "thinking of leaving",
+                             "meetup-join")
+    finally:
+        holder.close()
+    bodies = [fake.events[i]["body"]["content"] for i in sam if i in fake.events]
+    written = [b for b in bodies if BEGIN in b]
+    assert len(written) == 1 and "Zq7Hd3" in written[0]
+    span = find_block(written[0], html=True)
+    assert span is not None and "Sam: draft the plan" in written[0][span[0]:span[1]]
+
+
+def test_one_pairs_failure_leaves_the_others_written(outlook: tuple[FakeMicrosoft, Path]) -> None:
+    """A 5xx on a guarded PATCH is retried; a 429 on a doc creation (an unguarded PUT,
+    not retried) fails only that pair: the others are written and the exit code says 4."""
+    from tests.fakes.microsoft import Fault
+
+    fake, cfg = outlook
+    at_once = {"Retry-After": "0"}
+    fake.faults += [Fault(500, "/me/events/", method="PATCH", headers=at_once),
+                    Fault(429, "/me/drive/root:", method="PUT", headers=at_once)]
+    first = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert first.exit_code == 4, first.output
+    errors = [line for line in first.stderr.splitlines() if line.startswith("calsync:")]
+    assert len(errors) == 1 and errors[0].startswith("calsync: outlook: ")
+    assert "HTTP 429" in errors[0]
+    patched = {p.path for p in fake.graph_requests("PATCH")}
+    assert len(fake.graph_requests("PATCH")) == len(patched) + 1  # the 500: retried once
+    assert len(patched) >= 4 and not fake.faults
+    fake.log.clear()
+    second = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert second.exit_code == 0, second.output
+    # only the pair that failed is left to write
+    again = {p.path for p in fake.graph_requests("PATCH")}
+    assert len(again) == 1 and not again & patched
+    pair = errors[0].split(": ")[2]  # "Name <address>"
+    name = pair.split(" <")[0]
+    assert pair.endswith(">") and f"wrote agenda: {name}," in second.output
+
+
+def test_a_doc_that_keeps_changing_does_not_stop_the_invite(
+        outlook: tuple[FakeMicrosoft, Path]) -> None:
+    """Two 412s on the doc's section upload (someone typing): that doc waits for the next
+    run with a warning; every invite, that pair's included, is written."""
+    from tests.fakes.microsoft import Fault
+
+    fake, cfg = outlook
+    baseline = cli("--config", cfg, "run", "--now", SCENARIO_NOW, "--dry-run")
+    expected = baseline.output.count("would write agenda:")
+    fake.faults.append(Fault(412, "/me/drive/items/", method="PUT", times=2))
+    result = cli("--config", cfg, "run", "--now", SCENARIO_NOW)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("wrote agenda:") == expected >= 4
+    warned = [line for line in result.stderr.splitlines() if "kept changing" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: outlook: ")

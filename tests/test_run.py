@@ -416,3 +416,45 @@ def test_runs_are_logged_in_state(example: Path, calsync_home: Path) -> None:
     rows = sqlite3.connect(calsync_home / "state.sqlite3").execute(
         "SELECT command, written, errors, exit_code FROM runs").fetchall()
     assert rows == [("run", 2, 0, 0), ("run", 0, 0, 0)]  # the dry run left no trace
+
+
+def test_repeated_warnings_go_out_once_a_day(example: Path) -> None:
+    """A broken file, a skipped event, an agenda not written: `run` says each once a day
+    (cron mails every output); `status` and JSON always list them."""
+    folder = example.parent / "cals"
+    folder.mkdir()
+    cal = folder / "calendar.ics"
+    (example.parent / "calendar.ics").rename(cal)
+    # two agenda blocks in Alice's invites (one pasted): calsync leaves them, and says so
+    pasted = "\\n".join([agenda.BEGIN, "x", agenda.END, agenda.BEGIN, "y", agenda.END])
+    cal.write_text(cal.read_text().replace(
+        "DESCRIPTION:Weekly 1on1\\, moved to Thursdays. Alice brings the topics.\nEND:VEVENT",
+        f"DESCRIPTION:{pasted}\nEND:VEVENT", 1))
+    (folder / "latin1.ics").write_bytes("BEGIN:VCALENDAR\nX-NAME:M\xfcller\n".encode("latin-1"))
+    (folder / "broken.ics").write_text(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:no-start@example.com\n"
+        "SUMMARY:1on1\nEND:VEVENT\nEND:VCALENDAR\n")
+    example.write_text(example.read_text().replace('path = "calendar.ics"', 'path = "cals"'))
+
+    def warnings(at: datetime) -> list[str]:
+        result = cli("--config", example, "run", "--now", at.isoformat(), "--quiet")
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+    first = warnings(NOW)
+    for needle in ("latin1.ics", "broken.ics", "Alice Chen"):
+        assert any(needle in w for w in first), (needle, first)
+    assert any("Alice Chen" in w and "not written (conflict)" in w for w in first)
+    assert warnings(NOW + timedelta(hours=1)) == []  # all said today: silence
+    # JSON and status list every one, every time
+    later = (NOW + timedelta(hours=2)).isoformat()
+    doc = json.loads(cli("--config", example, "run", "--now", later, "--format", "json").stdout)
+    assert sum("latin1.ics" in p for p in doc["problems"]) == sum("latin1.ics" in w for w in first)
+    assert [c["counterpart"] for c in doc["changes"] if c["status"] == "conflict"] == [
+        "alice@example.com"]
+    status = cli("--config", example, "status", "--now", later)
+    assert "latin1.ics" in status.stderr and "broken.ics" in status.stderr
+    # the next day each is said again, once
+    tomorrow = warnings(NOW + timedelta(days=1))
+    for needle in ("latin1.ics", "broken.ics", "Alice Chen"):
+        assert [w for w in tomorrow if needle in w] == [w for w in first if needle in w]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from calsync.actions import checklist_lines
 from calsync.docs.base import DocRef, DocRequest, mark_polled, polled_recently
 from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderError
 
@@ -43,7 +44,8 @@ LOG_HEADING = "Meeting log (newest first)"
 APP_KEY = "calsync-key"  # appProperties key carrying the relationship key
 _K_CHANGES = "gdrive.changes"  # Drive change-feed page token
 _K_POLLED = "gdrive.polled"  # when the change feed was last read (ISO)
-_K_TEXT = "gdoc-text:"  # + file id: the doc's text as last exported
+_K_TEXT = "gdoc-text:"  # + file id: the doc's checklist lines as last exported
+_KEPT = "checklist:\n"  # what a cached text starts with (older calsyncs kept the whole text)
 SHARE_RETRY_DAYS = 7
 _K_SECTIONS = "gdoc-sections:"  # + file id: markers of the sections calsync added
 
@@ -323,13 +325,16 @@ class GoogleDocBackend:
     def read_text(self, doc: DocRef) -> str:
         changed = self._changed()
         cached = self.state.get(_K_TEXT + doc.id)
+        if cached is not None and not cached.startswith(_KEPT):
+            cached = None  # an older calsync cached the whole text: read it once more
         if cached is not None and changed is not None and doc.id not in changed:
-            return cached
+            return cached.removeprefix(_KEPT)
         req = self._files().export(fileId=doc.id, mimeType="text/markdown")
         data = self._run(req, "reading the doc")
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         text = text.lstrip("\ufeff").replace("\r\n", "\n")
-        self.state.set(_K_TEXT + doc.id, text)
+        # only what read_text is for (action items): people's notes stay out of the state
+        self.state.set(_K_TEXT + doc.id, _KEPT + "\n".join(checklist_lines(text)))
         return text
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:

@@ -34,6 +34,7 @@ import zipfile
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from calsync.actions import checklist_lines
 from calsync.docs.base import DocRef, DocRequest, mark_polled, polled_recently
 from calsync.errors import ConflictError, ForbiddenError, ProviderError
 from calsync.providers.microsoft import GraphError, json_of
@@ -181,6 +182,10 @@ def insert_section(data: bytes, text: str) -> bytes:
     return buf.getvalue()
 
 
+# calsync's dated section headings as they read in the document (see agenda.doc_section)
+_SECTION = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{4}年\d{1,2}月\d{1,2}日（.）) 1on1")
+
+
 def _has_line(text: str, line: str) -> bool:
     return any(ln.strip() == line for ln in text.splitlines())
 
@@ -319,10 +324,17 @@ class OneDriveDocs:
 
     def _cache(self, ident: str) -> dict[str, Any] | None:
         raw = self.state.get(f"onedrive:text:{ident}")
-        return json.loads(raw) if raw else None
+        rec = json.loads(raw) if raw else None
+        # an older calsync kept the whole text: read it once more (and keep less)
+        return rec if isinstance(rec, dict) and rec.get("v") == 2 else None
 
     def _remember(self, ident: str, etag: str, text: str) -> None:
-        self.state.set(f"onedrive:text:{ident}", json.dumps({"etag": etag, "text": text}))
+        """Keep the doc's checklist lines and calsync's section headings, no more: that is
+        what read_text and add_section look at; people's notes stay out of the state."""
+        kept = [ln for ln in text.splitlines() if _SECTION.fullmatch(ln.strip())]
+        kept += checklist_lines(text)
+        self.state.set(f"onedrive:text:{ident}",
+                       json.dumps({"v": 2, "etag": etag, "text": "\n".join(kept)}))
 
     def _download(self, doc: DocRef) -> tuple[bytes, str]:
         if doc.id in self._fresh:  # uploaded by this run: If-Match catches any later edit

@@ -69,6 +69,14 @@ class Provider(Protocol):
 
 
 @runtime_checkable
+class ReadsDescription(Protocol):
+    """A provider whose cached occurrences hold only part of a description (the part
+    :func:`calsync.privacy.keepable` keeps): it reads the whole one when asked."""
+
+    def read_description(self, occurrence: Occurrence) -> Body | None: ...
+
+
+@runtime_checkable
 class HasDocs(Protocol):
     """A provider that also offers a doc backend on the same login (Drive, OneDrive)."""
 

@@ -38,7 +38,7 @@ from calsync.model import (
     Status,
 )
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
-from calsync.providers.retry import RetryPolicy, retry_after
+from calsync.providers.retry import RetryPolicy, host_of, retry_after, unreachable
 
 if TYPE_CHECKING:
     from calsync.config import CalendarConfig, Owner
@@ -71,12 +71,16 @@ SETUP_HINT = (
     "(or make it an Internal app in a Workspace organisation)"
 )
 
-# Event fields kept in the local cache; the rest of Google's payload is not needed.
+# Event fields kept in the local cache; the rest of Google's payload is not needed. The
+# description is kept only as :func:`calsync.privacy.keepable` reduces it (see _trim):
+# writes read the event again, so the cache never holds people's text.
 _KEEP = (
-    "id", "status", "summary", "description", "start", "end", "recurringEventId",
-    "originalStartTime", "organizer", "attendees", "etag", "iCalUID", "attachments",
-    "extendedProperties", "guestsCanModify", "attendeesOmitted",
+    "id", "status", "summary", "start", "end", "recurringEventId",
+    "originalStartTime", "organizer", "attendees", "etag", "iCalUID", "attendeesOmitted",
 )
+# 2: descriptions reduced (an older cache holding whole ones is dropped and listed again)
+_CACHE_VERSION = 2
+_K_HTML = "calsync.html"  # in a cached event: whether its full description was HTML
 
 _HTML = re.compile(
     r"<(?:br|p|div|a|b|i|u|ul|ol|li|span|strong|em|html|body|h[1-6]|table|tr|td)\b[^>]*>"
@@ -265,8 +269,11 @@ class Session:
         from googleapiclient.discovery_cache import get_static_doc
 
         if self._http is None:
+            # httplib2 would silently try a failed connection once more; calsync's own
+            # retries (counted, bounded, named in the error) are the only ones
+            httplib2.RETRIES = 1
             self._http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials(), http=httplib2.Http(timeout=60)
+                self.credentials(), http=httplib2.Http(timeout=self.retry.timeout)
             )
         raw = get_static_doc(api, version)
         if raw is None:  # pragma: no cover - shipped with the library
@@ -297,6 +304,8 @@ class Session:
         policy = self.retry
         slept = 0.0
         attempt = 0
+        net_failures = 0
+        started = policy.clock()
         while True:
             try:
                 result = request.execute(num_retries=0)
@@ -332,10 +341,19 @@ class Session:
                     f"{self.label}: {what}: unexpected answer from Google ({type(exc).__name__})"
                 ) from None
             except (OSError, TransportError, httplib2.HttpLib2Error) as exc:
-                if not retry:
-                    raise ProviderError(f"{self.label}: {what}: {type(exc).__name__}") from None
-                wait = policy.delay(attempt, None)
-                failure = type(exc).__name__
+                net_failures += 1
+                wait = policy.delay(net_failures - 1, None)
+                if not (retry and policy.another_network_try(net_failures, started, wait)):
+                    host = host_of(str(getattr(request, "uri", "")) or self.api_url or "",
+                                   "https://www.googleapis.com")
+                    raise ProviderError(
+                        f"{self.label}: {what}: "
+                        f"{unreachable(host, exc, net_failures, started, policy.clock)}"
+                        f"{'' if retry else ' (a write that cannot be guarded is not retried)'}"
+                    ) from None
+                policy.sleep(wait)
+                slept += wait
+                continue
             attempt += 1
             if attempt >= policy.tries or slept + wait > policy.budget:
                 raise ProviderError(
@@ -427,6 +445,7 @@ def normalise(
     series = event.get("recurringEventId")
     original = _when(event.get("originalStartTime"), default_tz)
     text = event.get("description") or ""
+    html = event[_K_HTML] if _K_HTML in event else looks_like_html(text)
     return Occurrence(
         provider="google",
         calendar=calendar,
@@ -444,7 +463,7 @@ def normalise(
         status=status,
         # a cancelled instance of a series is an occurrence taken out of it
         removed=status is Status.CANCELLED and series is not None,
-        description=Body(text, html=looks_like_html(text)),
+        description=Body(text, html=bool(html)),
         etag=event.get("etag"),
         writable=not read_only and status is not Status.CANCELLED,
     )
@@ -458,7 +477,18 @@ def _day(value: dict[str, Any] | None) -> str | None:
 
 
 def _trim(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: event[k] for k in _KEEP if k in event}
+    """What the cache keeps of an event: metadata, and of the description only its
+    checklist lines and calsync's block (never people's other text)."""
+    out = {k: event[k] for k in _KEEP if k in event}
+    if _K_HTML in event:  # already trimmed
+        out["description"], out[_K_HTML] = event.get("description") or "", event[_K_HTML]
+    elif event.get("description"):
+        from calsync.privacy import keepable
+
+        text = str(event["description"])
+        kept = keepable(Body(text, html=looks_like_html(text)))
+        out["description"], out[_K_HTML] = kept.text, kept.html
+    return out
 
 
 def _iso(dt: datetime) -> str:
@@ -514,7 +544,7 @@ class GoogleProvider:
         if (
             isinstance(meta, dict)
             and isinstance(events, dict)
-            and meta.get("v") == 1
+            and meta.get("v") == _CACHE_VERSION
             and meta.get("calendar_id") == self.cal.calendar_id
             and meta.get("sync_id") == events.get("sync_id")
         ):
@@ -734,7 +764,7 @@ class GoogleProvider:
             )
             self._events = {}
             self._meta = meta = {
-                "v": 1,
+                "v": _CACHE_VERSION,
                 "calendar_id": self.cal.calendar_id,
                 "sync_id": f"{_iso(datetime.now(UTC))}-{random.getrandbits(32):08x}",
                 "start": lo.isoformat(),
@@ -783,6 +813,14 @@ class GoogleProvider:
             raise self._error(exc, "reading an event") from None
         return event
 
+    def read_description(self, occurrence: Occurrence) -> Body | None:
+        """The whole description as stored now (the cache keeps only part of it)."""
+        event = self._get(occurrence.ref)
+        if event is None:
+            return None
+        text = event.get("description") or ""
+        return Body(text, html=looks_like_html(text))
+
     def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
         from googleapiclient.errors import HttpError
 
@@ -799,11 +837,10 @@ class GoogleProvider:
             )
         self._load()
         assert self._events is not None
-        event = self._events.get(occurrence.ref)
-        if event is None or not event.get("etag"):
-            event = self._get(occurrence.ref)
-            if event is None:
-                return WriteResult(WriteStatus.GONE, detail="the event no longer exists")
+        # the cache keeps no whole description: read the body to splice, with its ETag
+        event = self._get(occurrence.ref)
+        if event is None:
+            return WriteResult(WriteStatus.GONE, detail="the event no longer exists")
         for attempt in range(2):
             if event.get("status") == "cancelled":
                 return WriteResult(WriteStatus.GONE, detail="the occurrence was cancelled")

@@ -15,8 +15,8 @@ become ``removed`` occurrences (planned, never held).
 
 Writing reads the occurrence's HTML body, hands it to the splice, and PATCHes the whole
 body back with ``If-Match``; nothing outside calsync's block is touched. Requests per
-mailbox are capped at 4 in flight; 429/503/504 are retried (GETs and If-Match PATCHes
-only) honouring ``Retry-After``, with an injectable sleep.
+mailbox are capped at 4 in flight; 429 and 5xx gateway answers are retried (GETs and
+If-Match writes only) honouring ``Retry-After``, with an injectable sleep.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from calsync.model import (
 )
 from calsync.paths import write_private
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
-from calsync.providers.retry import RetryPolicy, retry_after
+from calsync.providers.retry import RetryPolicy, host_of, retry_after, unreachable
 
 if TYPE_CHECKING:
     import httpx
@@ -60,6 +60,7 @@ SCOPES_READ_WRITE = ["Calendars.ReadWrite", "Files.ReadWrite"]
 SCOPES_READ_ONLY = ["Calendars.Read"]
 SETUP_HINT = "run `calsync setup microsoft` to log in again"
 
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # retried when the request is safe
 MAX_IN_FLIGHT = 4  # Outlook's documented per-app, per-mailbox concurrency limit
 PAGE_SIZE = 100
 CHAIN_BLOCK = timedelta(days=7)
@@ -69,12 +70,16 @@ _EPOCH = datetime(2001, 1, 1, tzinfo=UTC)  # a Monday: chain windows start on Mo
 
 _PREFER_READ = 'outlook.timezone="UTC", outlook.body-content-type="html"'
 
-# Fields kept from a Graph event in the local cache (delta items carry many more).
+# Fields kept from a Graph event in the local cache (delta items carry many more). The
+# body is kept only as :func:`calsync.privacy.keepable` reduces it (see _trim): writes
+# read the event again, so the cache never holds people's text or a Teams passcode.
 _KEEP = (
     "id", "type", "seriesMasterId", "iCalUId", "subject", "start", "end", "originalStart",
     "originalStartTimeZone", "isAllDay", "isCancelled", "isOrganizer", "organizer",
-    "attendees", "body", "recurrence", "@odata.etag", "onlineMeeting",
+    "attendees", "recurrence", "@odata.etag",
 )
+_REDUCED = "calsync.reduced"  # marks a cached body that keepable() already reduced
+CACHE_VERSION = 2  # of ms.delta: 2 = bodies reduced (older chains start again)
 
 
 def scopes_for(read_only: bool) -> list[str]:
@@ -277,7 +282,7 @@ class Graph:
 
             verify = ssl.create_default_context(cafile=ca)
         self.client = httpx.Client(
-            verify=verify, timeout=httpx.Timeout(30.0, connect=10.0), transport=transport,
+            verify=verify, timeout=httpx.Timeout(self.policy.timeout), transport=transport,
             follow_redirects=False,
         )
 
@@ -316,6 +321,8 @@ class Graph:
         slept = 0.0
         refreshed = False
         attempt = 0
+        net_failures = 0
+        started = self.policy.clock()
         while True:
             attempt += 1
             if auth:
@@ -332,19 +339,25 @@ class Graph:
             except httpx.TransportError as exc:
                 if isinstance(exc, httpx.ConnectError) and "CERTIFICATE" in str(exc):
                     raise ProviderError(f"Microsoft Graph: TLS: {_short(exc)}") from None
-                if retry and attempt < self.policy.tries:
-                    delay = self.policy.delay(attempt - 1, None)
-                    if slept + delay <= self.policy.budget:
-                        slept += delay
-                        self.policy.sleep(delay)
-                        continue
-                raise ProviderError(f"Microsoft Graph unreachable: {type(exc).__name__}") from None
+                net_failures += 1
+                delay = self.policy.delay(net_failures - 1, None)
+                if retry and self.policy.another_network_try(net_failures, started, delay):
+                    slept += delay
+                    self.policy.sleep(delay)
+                    continue
+                what = f"Graph {method} {urllib.parse.urlsplit(self.url(path)).path}"
+                host = host_of(self.url(path), self.base)
+                raise ProviderError(
+                    f"{self.tokens.cal.name}: {what}: "
+                    f"{unreachable(host, exc, net_failures, started, self.policy.clock)}"
+                    f"{'' if retry else ' (a write that cannot be guarded is not retried)'}"
+                ) from None
             status = resp.status_code
             if status == 401 and auth and not refreshed:
                 refreshed = True
                 self._token = self.tokens.token(force_refresh=True)
                 continue
-            if status in (429, 503, 504) and retry and attempt < self.policy.tries:
+            if status in RETRY_STATUSES and retry and attempt < self.policy.tries:
                 delay = self.policy.delay(attempt - 1, retry_after(resp.headers.get("Retry-After")))
                 if slept + delay <= self.policy.budget:
                     slept += delay
@@ -652,7 +665,21 @@ class Normaliser:
 
 
 def _trim(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: item[k] for k in _KEEP if k in item}
+    """What the cache keeps of an event: metadata, and of the body only its checklist
+    lines and calsync's block. Trimming a trimmed item changes nothing."""
+    out = {k: item[k] for k in _KEEP if k in item}
+    body = item.get("body")
+    if isinstance(body, dict):
+        if body.get(_REDUCED):
+            out["body"] = body
+        else:
+            from calsync.privacy import keepable
+
+            html = str(body.get("contentType", "html")).lower() == "html"
+            kept = keepable(Body(str(body.get("content") or ""), html=html))
+            out["body"] = {"contentType": "html" if html else "text", "content": kept.text,
+                           _REDUCED: True}
+    return out
 
 
 def chain_window(window: Window) -> tuple[datetime, datetime]:
@@ -768,6 +795,7 @@ class MicrosoftProvider:
             and datetime.fromisoformat(chain["start"]) <= w_start
             and w_end <= datetime.fromisoformat(chain["end"])
             and chain.get("calendar") == (self.cal.calendar or "")
+            and chain.get("v") == CACHE_VERSION
         )
         items = self._load_items()
         changed = False
@@ -803,7 +831,7 @@ class MicrosoftProvider:
                 return
             self.state.set("ms.nodelta", None)
             chain = {"start": lo.isoformat(), "end": hi.isoformat(), "link": link,
-                     "calendar": self.cal.calendar or ""}
+                     "calendar": self.cal.calendar or "", "v": CACHE_VERSION}
             changed = True
         else:
             assert chain is not None
@@ -854,9 +882,10 @@ class MicrosoftProvider:
         for master_id in sorted(missing):
             rec = cache.get(master_id)
             if isinstance(rec, dict) and _age(now, rec.get("at")) < MASTER_TTL:
-                kept[master_id] = rec
-                if isinstance(rec.get("item"), dict):
+                if isinstance(rec.get("item"), dict):  # an older cache kept whole bodies
+                    rec = {**rec, "item": _trim(rec["item"])}
                     masters[master_id] = rec["item"]
+                kept[master_id] = rec
                 continue
             try:
                 got = self.graph.get_json(
@@ -977,6 +1006,22 @@ class MicrosoftProvider:
         return UTC
 
     # -- writing --------------------------------------------------------------------------
+
+    def read_description(self, occurrence: Occurrence) -> Body | None:
+        """The whole body as stored now (the cache keeps only part of it)."""
+        if occurrence.removed:
+            return None
+        path = f"/me/events/{urllib.parse.quote(occurrence.ref, safe='')}"
+        try:
+            event = self.graph.get_json(path, params={"$select": "body"},
+                                        headers={"Prefer": 'outlook.body-content-type="html"'})
+        except GraphError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = event.get("body") or {}
+        return Body(str(body.get("content") or ""),
+                    html=str(body.get("contentType", "html")).lower() == "html")
 
     def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
         if self.cal.read_only:

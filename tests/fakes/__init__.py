@@ -27,3 +27,52 @@ def shut(srv: ThreadingHTTPServer | None) -> None:
     if srv is not None:
         srv.shutdown()
         srv.server_close()
+
+
+class BadServer:
+    """A loopback TCP server that never answers HTTP: ``reset`` accepts each connection
+    and resets it at once (RST, SO_LINGER 0); ``silent`` accepts and then says nothing,
+    keeping the connection open, as a hung server or a black-holing proxy does."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+
+        assert mode in ("reset", "silent")
+        self.mode = mode
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.05)
+        self._stop = threading.Event()
+        self.port = self._sock.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        import socket
+        import struct
+
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            if self.mode == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            else:
+                self._held.append(conn)
+
+    def __enter__(self) -> BadServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for conn in self._held:
+            conn.close()
+        self._sock.close()
