@@ -40,6 +40,7 @@ __all__ = [
     "find_block",
     "find_blocks",
     "splice",
+    "unsplice",
     "doc_template",
     "doc_section",
     "question",
@@ -414,6 +415,26 @@ def splice(body: Body, a: AgendaInput) -> Body | None:
     if current == block or (not body.html and current.replace("\r\n", "\n") == block):
         return None
     return Body(text[:s] + block + text[e:], body.html)
+
+
+def unsplice(body: Body) -> Body | None:
+    """The description with calsync's one block taken out again; None when there is no
+    single complete block (none, or several that cannot be told apart).
+
+    The separator :func:`splice` puts after an inserted block (a blank line in plain
+    text, ``<br>`` in HTML) goes with it, so ``unsplice(splice(x))`` gives ``x`` back
+    byte for byte when ``x`` held no block. Nothing else changes.
+    """
+    text = body.text
+    blocks = find_blocks(text, body.html)
+    if len(blocks) != 1:
+        return None
+    s, e = blocks[0]
+    for sep in ("<br>",) if body.html else ("\n\n", "\r\n\r\n"):
+        if text.startswith(sep, e):
+            e += len(sep)
+            break
+    return Body(text[:s] + text[e:], body.html)
 
 
 # --- the shared doc -------------------------------------------------------------------------

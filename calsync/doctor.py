@@ -136,14 +136,15 @@ def ics_check(cal: CalendarConfig) -> Check:
 
 
 def token_file_checks(name: str, path: Path | None, setup: str) -> Iterator[Check]:
-    """The login file exists and is private. Stops (yields a failure) when it is missing."""
+    """The login file exists and is private; the caller stops at a failure (calsync will not
+    use a login others can read, so refreshing it would only repeat the same problem)."""
     if path is None or not path.exists():
         yield Check(name, False, f"no login saved at {path}", setup, AuthError.exit_code)
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         yield Check(name, False, f"{path} has mode {mode:04o}: others can read the login",
-                    f"chmod 600 {path}")
+                    f"chmod 600 {path}", AuthError.exit_code)  # run refuses it too (exit 3)
     else:
         yield Check(name, True, f"{path} (mode 0600)")
 
@@ -193,7 +194,7 @@ def google_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
     name = f"login {cal.name}"
     files = list(token_file_checks(name, cal.token_file, SETUP_GOOGLE))
     yield from files
-    if not files[-1].ok and "no login" in files[-1].detail:
+    if not files[-1].ok:
         return
     import logging
 
@@ -282,7 +283,7 @@ def microsoft_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
     name = f"login {cal.name}"
     files = list(token_file_checks(name, cal.token_file, SETUP_MICROSOFT))
     yield from files
-    if not files[-1].ok and "no login" in files[-1].detail:
+    if not files[-1].ok:
         return
     try:
         tokens = TokenSource(cal)

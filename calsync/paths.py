@@ -15,6 +15,26 @@ def data_dir() -> Path:
     return user_data_path("calsync")
 
 
+def require_private(path: Path, label: str) -> None:
+    """Refuse a login file that others can read: someone may have copied the tokens.
+
+    Missing files are the caller's to report. On Windows, modes say nothing: no check.
+    """
+    from calsync.errors import AuthError
+
+    if os.name == "nt":
+        return
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        raise AuthError(
+            f"{label}: the login file {path} is readable by others (mode {mode:o}); "
+            f"run `chmod 600 {path}` (and a new `calsync setup` if others may have read it)"
+        )
+
+
 def write_private(path: Path, data: str) -> None:
     """Write a secret atomically with mode 0600, never briefly readable by others."""
     path.parent.mkdir(parents=True, exist_ok=True)

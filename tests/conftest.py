@@ -11,11 +11,20 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "tests" / "scenarios"
 EXAMPLES = ROOT / "examples"
 CORPUS = Path(os.environ.get("CALSYNC_ICS_CORPUS", ROOT.parent / "shared" / "ics-corpus"))
+
+# Property tests: a modest number of cases by default; CALSYNC_HYPOTHESIS_PROFILE=slow is
+# the long run .ci/run makes (tests that set max_examples themselves keep theirs).
+settings.register_profile("default", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("slow", max_examples=10_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("CALSYNC_HYPOTHESIS_PROFILE", "default"))
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", None}
 

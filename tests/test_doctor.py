@@ -106,7 +106,7 @@ def test_google_token_readable_by_others(gcal: GEnv, tmp_path: Path, timer: Sche
     token = tmp_path / "token-me@example.com.json"
     token.chmod(0o644)
     code, out = lines(config)
-    assert code == 4
+    assert code == 3  # as `run` exits when it refuses such a file
     assert out["login work"] == (f"✗ login work: {token} has mode 0644: others can read the login"
                                  f" — fix: chmod 600 {token}")
 

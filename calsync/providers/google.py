@@ -197,6 +197,9 @@ class Session:
     def credentials(self) -> Any:
         if self._creds is not None:
             return self._creds
+        from calsync.paths import require_private
+
+        require_private(self.token_file, self.label)
         try:
             info = json.loads(self.token_file.read_text(encoding="utf-8"))
         except FileNotFoundError:

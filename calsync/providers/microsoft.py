@@ -44,7 +44,7 @@ from calsync.model import (
     Response,
     Status,
 )
-from calsync.paths import write_private
+from calsync.paths import require_private, write_private
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
 from calsync.providers.retry import RetryPolicy, host_of, retry_after, unreachable
 
@@ -169,6 +169,7 @@ class TokenSource:
         if not self.path.exists():
             raise AuthError(f"{self.cal.name}: not logged in to Microsoft; run "
                             "`calsync setup microsoft`")
+        require_private(self.path, self.cal.name)
         cache = msal.SerializableTokenCache()
         try:
             cache.deserialize(self.path.read_text(encoding="utf-8"))

@@ -235,6 +235,12 @@ class FakeGoogle:
         # on the way); with "raw" that text is the answer, as HTML, with that status.
         self.fail_next: list[int | dict[str, Any]] = []
         self.token_fail_next: list[int] = []  # statuses for the next /token requests
+        # Fault matrix hook: called with (request index, method, path) for every request;
+        # returns None, an error status to answer instead, "reset" (carry the request out,
+        # then close the connection unanswered), "revoke" (every login revoked, then 401)
+        # or "kill" (carry it out and answer, then ``killed`` is set for the client side).
+        self.fault_at: Callable[[int, str, str], int | str | None] | None = None
+        self.killed = False
         self.seq = 1000
         self.events: dict[str, dict[str, Any]] = {}
         self.private: dict[tuple[str, str], dict[str, str]] = {}
@@ -653,6 +659,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None,
               ctype: str = "application/json; charset=UTF-8") -> None:
         lost, self._lost = getattr(self, "_lost", None), None
+        if getattr(self, "_reset", False):  # carried out, never answered
+            self.close_connection = True
+            return None
         if lost is not None and code < 300:
             return self._error(lost.status, lost.reason, lost.message, lost.headers)
         if isinstance(payload, bytes):
@@ -697,7 +706,20 @@ class _Handler(BaseHTTPRequestHandler):
             fake.log.append({"method": req.method, "path": req.path, "query": query,
                              "headers": req.headers, "body": body})
         self._lost: ApiError | None = None
+        self._reset = False
         try:
+            with fake.lock:
+                action = fake.fault_at(len(fake.log) - 1, req.method, u.path) if fake.fault_at else None
+            if action == "revoke":
+                fake.revoke_all()
+                action = 401
+            if isinstance(action, int):
+                hdrs = {"Retry-After": "2"} if action == 429 else {}
+                reason = {429: "rateLimitExceeded", 401: "authError", 412: "conditionNotMet"}
+                raise ApiError(action, reason.get(action, "backendError"), "Injected fault", hdrs)
+            self._reset = action == "reset"
+            if action == "kill":
+                fake.killed = True
             if u.path in ("/auth", "/token"):
                 (self._auth if u.path == "/auth" else self._token)(req)
                 return
