@@ -34,6 +34,7 @@ from calsync.model import (
     Status,
 )
 from calsync.providers.base import Splice, Window, WriteResult
+from calsync.providers.ics_limits import Budget, Load, rule_load
 
 _KINDS = {
     "INDIVIDUAL": AttendeeKind.PERSON,
@@ -152,6 +153,11 @@ class IcsProvider:
                     warnings.append(f"{file}: skipped event UID={comp.get('UID', '?')}: {problem}")
                     continue
             good.append(comp)
+        runaway = self._runaway(good, file, window, warnings)
+        if runaway:
+            good = [c for c in good if id(c) not in runaway
+                    and not (c.name == "VEVENT" and c.get("UID") is not None
+                             and str(c.get("UID")) in runaway.values())]
         cal.subcomponents = good
         events = [c for c in good if c.name == "VEVENT"]
         recurring = {
@@ -169,6 +175,34 @@ class IcsProvider:
         for master in events:
             if master.get("RECURRENCE-ID") is None and master.get("EXDATE") is not None:
                 yield from self._removed(master, file, window, seen, cal)
+
+    def _runaway(
+        self, comps: list[Any], file: Path, window: Window, warnings: list[str]
+    ) -> dict[int, str]:
+        """Series whose rule is too big to expand (by id of the master), warned by UID."""
+        budget = Budget((window.start, window.end))
+        skipped: dict[int, str] = {}
+        for comp in comps:
+            rules = _as_list(comp.get("RRULE")) if comp.name == "VEVENT" else []
+            if not rules or comp.get("RECURRENCE-ID") is not None:
+                continue
+            prop = comp["DTSTART"]
+            start = self._aware(prop.dt, prop.params.get("TZID"))
+            loads: list[Load] = []
+            problem: str | None = None
+            for rule in rules:
+                load = rule_load(rule, start, (window.start, window.end),
+                                 start.tzinfo or self.default_tz)
+                if isinstance(load, str):
+                    problem = load
+                    break
+                loads.append(load)
+            problem = problem or budget.admit(loads)
+            if problem:
+                uid = str(comp.get("UID", "?"))
+                warnings.append(f"{file}: skipped series UID={uid}: {problem}")
+                skipped[id(comp)] = uid
+        return skipped
 
     def _expand(
         self,

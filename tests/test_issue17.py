@@ -1,0 +1,113 @@
+"""Regressions from issue 17 (a hostile-user probe): one test per defect, with its input."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dateutil import rrule
+
+from calsync.config import CalendarConfig, Detection, Owner
+from calsync.detect import detect
+from calsync.providers.base import Window
+from calsync.providers.ics import IcsProvider
+from calsync.providers.ics_limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
+from calsync.providers.microsoft import expand_recurrence, zone
+from tests.helpers import status_json, write_config
+
+REGRESSIONS = Path(__file__).parent / "regressions"
+NOW = "2026-04-29T12:00:00+02:00"
+WINDOW = Window(datetime(2025, 11, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC))
+
+
+class Hung(BaseException):
+    """Raised by :func:`hang_guard`; a BaseException so no ``except Exception`` eats it."""
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: int) -> Iterator[None]:
+    """Fail (rather than hang the suite) if the body never returns; not a speed check."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def provider(path: Path) -> IcsProvider:
+    return IcsProvider(CalendarConfig(name="c", provider="ics", path=path),
+                       Owner(("me@example.com",), "UTC"))
+
+
+def test_runaway_rules_are_skipped_by_uid_and_the_rest_is_read(tmp_path: Path) -> None:
+    path = REGRESSIONS / "runaway_rules.ics"
+    with hang_guard(30):
+        fetched = provider(path).fetch(WINDOW)
+        doc = status_json(write_config(tmp_path, path), NOW)
+    assert {o.uid for o in fetched.occurrences} == {"weekly-1on1"}
+    for uid in ("runaway-secondly", "runaway-minutely", "runaway-interval-zero"):
+        assert sum(f"UID={uid}:" in w for w in fetched.warnings) == 1, fetched.warnings
+    assert len(fetched.warnings) == 3
+    assert [r["counterpart"] for r in doc["relationships"]] == ["quinn@example.com"]
+
+
+def test_a_sub_hourly_series_is_never_a_1on1() -> None:
+    fetched = provider(REGRESSIONS / "half_hourly.ics").fetch(WINDOW)
+    assert len(fetched.occurrences) == 8  # small enough to read; detection must refuse it
+    result = detect(fetched.occurrences, ("me@example.com",), Detection())
+    assert result.relationships == []
+    [cand] = result.candidates
+    assert not cand.taken and "every 30 minutes" in cand.reason
+
+
+def test_expansion_bounds_admit_real_series_and_refuse_runaways() -> None:
+    span = (datetime(2025, 11, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC))  # 212 days
+    since_1990 = datetime(1990, 1, 1, 9, tzinfo=UTC)
+    daily = rule_load({"FREQ": ["DAILY"]}, since_1990, span, UTC)
+    assert isinstance(daily, Load) and daily.instances == 213
+    assert Budget(span).admit([daily]) is None  # 36 years of a daily rule is fine
+    hourly = rule_load({"FREQ": ["HOURLY"]}, datetime(2026, 1, 1, tzinfo=UTC), span, UTC)
+    assert isinstance(hourly, Load) and Budget(span).admit([hourly])  # ~3,600 instances
+    at_cap = rule_load({"FREQ": ["HOURLY"], "COUNT": [series_cap(span)]}, span[0], span, UTC)
+    over = rule_load({"FREQ": ["HOURLY"], "COUNT": [series_cap(span) + 1]}, span[0], span, UTC)
+    assert isinstance(at_cap, Load) and isinstance(over, Load)
+    assert Budget(span).admit([at_cap]) is None and Budget(span).admit([over])
+    steps = rule_load({"FREQ": ["HOURLY"], "UNTIL": [datetime(2025, 1, 1, tzinfo=UTC)]},
+                      datetime(2010, 1, 1, tzinfo=UTC), span, UTC)  # ended before the window
+    assert isinstance(steps, Load) and steps.instances == 0
+    assert "steps" in str(Budget(span).admit([steps]))
+    recent = rule_load({"FREQ": ["DAILY"]}, span[0], span, UTC)
+    assert isinstance(recent, Load) and recent.instances == 213
+    file = Budget(span)
+    admitted = sum(file.admit([recent]) is None for _ in range(FILE_INSTANCES // 213 + 5))
+    assert admitted == FILE_INSTANCES // 213  # the file's budget runs out, series by series
+    assert rule_load({"FREQ": ["DAILY"], "INTERVAL": [0]}, since_1990, span, UTC) == \
+        "bad RRULE: INTERVAL=0"
+
+
+def test_microsoft_numbered_series_from_long_ago_expands_without_walking_it() -> None:
+    tz = zone("W. Europe Standard Time")
+    window = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    daily = {"pattern": {"type": "daily", "interval": 1},
+             "range": {"type": "numbered", "startDate": "0001-01-01",
+                       "numberOfOccurrences": 10**9}}
+    got = expand_recurrence(daily, datetime(1, 1, 1, 8, tzinfo=UTC), tz, *window)
+    assert len(got) == 31
+    weekly = {"pattern": {"type": "weekly", "interval": 2, "daysOfWeek": ["monday", "thursday"],
+                          "firstDayOfWeek": "sunday"},
+              "range": {"type": "numbered", "startDate": "2020-01-02", "numberOfOccurrences": 325}}
+    got = expand_recurrence(weekly, datetime(2020, 1, 2, 9, tzinfo=UTC), tz, *window)
+    reference = rrule.rrule(rrule.WEEKLY, interval=2, byweekday=[rrule.MO, rrule.TH],
+                            wkst=rrule.SU, count=325, dtstart=datetime(2020, 1, 2, 10))
+    expected = [d for d in reference if datetime(2026, 3, 1) <= d < datetime(2026, 4, 1)]
+    assert [d.astimezone(tz).replace(tzinfo=None) for d in got] == expected
+    assert len(expected) == 4 and expected[-1] == list(reference)[-1]  # COUNT ends it here
