@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+import shutil
 import signal
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from dateutil import rrule
 
 from calsync.config import CalendarConfig, Detection, Owner
 from calsync.detect import detect
-from calsync.providers.base import Window
+from calsync.model import Body, Occurrence
+from calsync.providers.base import Window, WriteStatus
 from calsync.providers.ics import IcsProvider
 from calsync.providers.ics_limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
 from calsync.providers.microsoft import expand_recurrence, zone
+from tests.conftest import EXAMPLES
 from tests.helpers import status_json, write_config
 
 REGRESSIONS = Path(__file__).parent / "regressions"
@@ -111,3 +120,87 @@ def test_microsoft_numbered_series_from_long_ago_expands_without_walking_it() ->
     expected = [d for d in reference if datetime(2026, 3, 1) <= d < datetime(2026, 4, 1)]
     assert [d.astimezone(tz).replace(tzinfo=None) for d in got] == expected
     assert len(expected) == 4 and expected[-1] == list(reference)[-1]  # COUNT ends it here
+
+
+# -- writing a local .ics file ------------------------------------------------------------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+ALICE = datetime(2026, 11, 26, 10, tzinfo=BERLIN)
+
+
+def writer(path: Path, **kw: Any) -> IcsProvider:
+    return IcsProvider(CalendarConfig(name="w", provider="ics", path=path),
+                       Owner(("mia@example.com",), "Europe/Berlin"), **kw)
+
+
+def alice(path: Path) -> Occurrence:
+    window = Window(ALICE - timedelta(days=200), ALICE + timedelta(days=30))
+    return next(o for o in writer(path).fetch(window).occurrences
+                if o.title.startswith("Alice") and o.start == ALICE)
+
+
+def agenda(body: Body) -> Body:
+    return Body("AGENDA\n" + body.text, body.html)
+
+
+@pytest.fixture
+def cal(tmp_path: Path) -> Path:
+    path = tmp_path / "calendar.ics"
+    shutil.copy(EXAMPLES / "calendar.ics", path)
+    return path
+
+
+def test_an_edit_saved_while_we_write_is_kept(cal: Path) -> None:
+    occ = alice(cal)
+    edits: list[Path] = []
+
+    def someone_saves(tmp: Path) -> None:  # after our fsync, before our rename
+        if not edits:
+            edits.append(tmp)
+            text = cal.read_text(encoding="utf-8")
+            cal.write_text(text.replace("Alice brings the topics.", "Alice brings the topics!"),
+                           encoding="utf-8")
+
+    result = writer(cal, before_replace=someone_saves).write_description(occ, agenda, "t")
+    assert result.status is WriteStatus.WRITTEN and len(edits) == 1
+    text = alice(cal).description.text
+    assert text.startswith("AGENDA\n") and text.endswith("Alice brings the topics!")
+    assert not edits[0].exists()  # the stale temp file was thrown away
+
+
+def test_another_writer_holding_the_lock_is_waited_for_not_overwritten(cal: Path) -> None:
+    occ = alice(cal)
+    data = cal.read_bytes()
+    lock = cal.with_name(".calendar.ics.calsync-lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result = writer(cal, lock_wait=0.2).write_description(occ, agenda, "t")
+        assert result.status is WriteStatus.CONFLICT and "locked" in result.detail
+        assert cal.read_bytes() == data
+    finally:
+        os.close(fd)
+    assert writer(cal, lock_wait=0.2).write_description(occ, agenda, "t").status \
+        is WriteStatus.WRITTEN
+    assert [p.name for p in cal.parent.iterdir()] == ["calendar.ics"]  # no lock or temp left
+
+
+def test_temp_files_are_unique_and_only_our_stale_ones_are_swept(cal: Path) -> None:
+    folder = cal.parent
+    other_run = folder / ".calendar.ics.calsync-tmp"  # the old fixed name, mid-write elsewhere
+    other_run.write_bytes(b"another run's half-written file")
+    crashed = folder / ".calendar.ics.calsync-abc123.tmp"
+    crashed.write_bytes(b"left by a killed run")
+    os.utime(crashed, (time.time() - 3600, time.time() - 3600))
+    foreign = folder / ".calendar.ics.swp"
+    foreign.write_bytes(b"an editor's")
+    os.utime(foreign, (time.time() - 3600, time.time() - 3600))
+    seen: list[str] = []
+    result = writer(cal, before_replace=lambda tmp: seen.append(tmp.name)).write_description(
+        alice(cal), agenda, "t")
+    assert result.status is WriteStatus.WRITTEN
+    [name] = seen
+    assert name.startswith(".calendar.ics.calsync-") and name.endswith(".tmp")
+    assert name != other_run.name
+    assert other_run.read_bytes() == b"another run's half-written file"
+    assert not crashed.exists() and foreign.exists()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -100,8 +100,20 @@ def parse_calendar(text: str, path: Path) -> icalendar.Calendar:
 class IcsProvider:
     kind = "ics"
 
-    def __init__(self, cal: CalendarConfig, owner: Owner) -> None:
+    def __init__(
+        self,
+        cal: CalendarConfig,
+        owner: Owner,
+        *,
+        before_replace: Callable[[Path], None] | None = None,
+        lock_wait: float = 10.0,
+    ) -> None:
+        """``before_replace`` runs with our finished temp file just before the rename (a
+        seam for tests to save the file "concurrently"); ``lock_wait`` bounds the wait
+        for another writer's lock."""
         assert cal.path is not None
+        self.before_replace = before_replace
+        self.lock_wait = lock_wait
         self.name = cal.name
         self.path = cal.path
         self.read_only = cal.read_only
