@@ -25,7 +25,7 @@ from calsync.providers.ics import IcsProvider
 from calsync.providers.ics_limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
 from calsync.providers.microsoft import expand_recurrence, zone
 from tests.conftest import EXAMPLES
-from tests.helpers import status_json, write_config
+from tests.helpers import cli, status_json, write_config
 
 REGRESSIONS = Path(__file__).parent / "regressions"
 NOW = "2026-04-29T12:00:00+02:00"
@@ -204,3 +204,15 @@ def test_temp_files_are_unique_and_only_our_stale_ones_are_swept(cal: Path) -> N
     assert name != other_run.name
     assert other_run.read_bytes() == b"another run's half-written file"
     assert not crashed.exists() and foreign.exists()
+
+
+@pytest.mark.parametrize("name", ["empty", "x.ics"])
+def test_a_calendar_path_with_no_ics_file_in_it_is_an_error(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a calendar", encoding="utf-8")
+    (folder / "sub.ics").mkdir()  # a folder named like a calendar is not one either
+    result = cli("--config", write_config(tmp_path, folder), "status", "--now", NOW)
+    assert result.exit_code == 4
+    assert result.stderr.strip().splitlines() == [
+        f"calsync: {name.removesuffix('.ics')}: {folder}: a folder with no .ics files in it"]

@@ -122,7 +122,15 @@ class IcsProvider:
 
     def files(self) -> list[Path]:
         if self.path.is_dir():
-            return sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".ics")
+            try:
+                found = sorted(p for p in self.path.iterdir()
+                               if p.suffix.lower() == ".ics" and p.is_file())
+            except OSError as exc:
+                raise CalendarFileError(
+                    f"{self.path}: cannot list the folder: {exc.strerror or exc}") from None
+            if not found:  # a typo in `path` must not read as "no 1on1s"
+                raise CalendarFileError(f"{self.path}: a folder with no .ics files in it")
+            return found
         if not self.path.exists():
             raise CalendarFileError(f"{self.path}: no such file or folder")
         return [self.path]
