@@ -173,6 +173,7 @@ class IcsProvider:
                     warnings.append(f"{file}: skipped event UID={comp.get('UID', '?')}: {problem}")
                     continue
             good.append(comp)
+        warnings.extend(_unknown_zones(good, file, self.default_tz))
         runaway = self._runaway(good, file, window, warnings)
         if runaway:
             good = [c for c in good if id(c) not in runaway
@@ -394,6 +395,22 @@ def _broken(comp: Any) -> str | None:
         prop, reason = errors[0]
         return f"bad {prop}: {reason}"
     return None
+
+
+def _unknown_zones(comps: list[Any], file: Path, fallback: tzinfo) -> list[str]:
+    """One warning per event and TZID that names no zone we know (read as the owner's)."""
+    found: dict[tuple[str, str], None] = {}
+    for comp in comps:
+        if comp.name != "VEVENT":
+            continue
+        for key in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+            prop = comp.get(key)
+            tzid = getattr(prop, "params", {}).get("TZID") if prop is not None else None
+            value = getattr(prop, "dt", None)
+            if tzid and isinstance(value, datetime) and value.tzinfo is None:
+                found.setdefault((str(comp.get("UID", "?")), str(tzid)), None)
+    return [f"{file}: event UID={uid}: unknown time zone TZID={tzid!r}; read as {fallback}"
+            for uid, tzid in found]
 
 
 def _exdates(master: Any) -> Iterable[date | datetime]:
