@@ -216,3 +216,30 @@ def test_a_calendar_path_with_no_ics_file_in_it_is_an_error(tmp_path: Path, name
     assert result.exit_code == 4
     assert result.stderr.strip().splitlines() == [
         f"calsync: {name.removesuffix('.ics')}: {folder}: a folder with no .ics files in it"]
+
+
+def test_an_unknown_tzid_is_warned_once_per_event(tmp_path: Path) -> None:
+    path = tmp_path / "zones.ics"
+    path.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+        "BEGIN:VEVENT\r\nUID:mars\r\nDTSTART;TZID=Mars/Olympus:20260302T100000\r\n"
+        "DTEND;TZID=Mars/Olympus:20260302T103000\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:mars\r\nRECURRENCE-ID;TZID=Mars/Olympus:20260309T100000\r\n"
+        "DTSTART;TZID=Mars/Olympus:20260309T110000\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:berlin\r\nDTSTART;TZID=Europe/Berlin:20260302T100000\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n", encoding="utf-8")
+    fetched = provider(path).fetch(WINDOW)
+    assert fetched.warnings == [
+        f"{path}: event UID=mars: unknown time zone TZID='Mars/Olympus'; read as UTC"]
+    assert len(fetched.occurrences) == 5
+
+
+@pytest.mark.parametrize("name", ['""', '"  "'])
+def test_an_empty_calendar_name_is_a_config_error(tmp_path: Path, name: str) -> None:
+    config = write_config(tmp_path, REGRESSIONS / "half_hourly.ics")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'provider = "ics"', f'provider = "ics"\nname = {name}'), encoding="utf-8")
+    result = cli("--config", config, "status", "--now", NOW)
+    assert result.exit_code == 2
+    assert result.stderr == (f"calsync: {config}: calendars[0].name: must not be empty "
+                             "(leave it out to use the default name)\n")
