@@ -360,6 +360,8 @@ def _calendar(r: _Reader, t: Any, i: int) -> CalendarConfig:
         r.fail(p + "provider", f"unknown provider {provider!r} (expected {', '.join(PROVIDERS)})")
     r.known(t, p, _KEYS[provider])
     name = r.get(t, "name", p, str, None)
+    if name is not None and not name.strip():
+        r.fail(p + "name", "must not be empty (leave it out to use the default name)")
     common: dict[str, Any] = {
         "provider": provider,
         "read_only": r.get(t, "read_only", p, bool, False),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from calsync.config import Detection
 from calsync.model import Attendee, AttendeeKind, Occurrence, Relationship
@@ -20,6 +21,9 @@ TITLE_SIGNAL = re.compile(
     r"|\S\s*<>\s*\S|^[^/]+\s/\s[^/]+$",
     re.IGNORECASE,
 )
+
+
+MIN_SERIES_GAP = timedelta(hours=1)  # a series repeating this often or more is never a 1on1
 
 
 @dataclass
@@ -87,6 +91,11 @@ def detect(
                 Candidate(calendar, series, title, None, False, "title excluded by config", len(occs))
             )
             continue
+        gap = _typical_gap(occs)
+        if gap is not None and gap <= MIN_SERIES_GAP:
+            why = f"repeats every {_minutes(gap)} minutes: too often for a 1on1"
+            result.candidates.append(Candidate(calendar, series, title, None, False, why, len(occs)))
+            continue
         taken: list[Occurrence] = []
         person: Attendee | None = None
         why = ""
@@ -149,3 +158,18 @@ def _verdict(email: str, occs: list[Occurrence], rules: Detection) -> tuple[bool
     if meetings >= needed:
         return True, f"{meetings} repeated single meetings{hint}"
     return False, f"only {meetings} single meeting(s), not recurring (needs {needed})"
+
+
+def _typical_gap(occs: list[Occurrence]) -> timedelta | None:
+    """The median gap between a recurring series' starts (None for a single event)."""
+    if not any(o.series_id for o in occs):
+        return None
+    starts = sorted({o.start for o in occs})
+    if len(starts) < 2:
+        return None
+    gaps = sorted(b - a for a, b in zip(starts, starts[1:], strict=False))
+    return gaps[len(gaps) // 2]
+
+
+def _minutes(gap: timedelta) -> int:
+    return int(gap.total_seconds() // 60)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -34,6 +34,7 @@ from calsync.model import (
     Status,
 )
 from calsync.providers.base import Splice, Window, WriteResult
+from calsync.providers.ics_limits import Budget, Load, rule_load
 
 _KINDS = {
     "INDIVIDUAL": AttendeeKind.PERSON,
@@ -99,8 +100,20 @@ def parse_calendar(text: str, path: Path) -> icalendar.Calendar:
 class IcsProvider:
     kind = "ics"
 
-    def __init__(self, cal: CalendarConfig, owner: Owner) -> None:
+    def __init__(
+        self,
+        cal: CalendarConfig,
+        owner: Owner,
+        *,
+        before_replace: Callable[[Path], None] | None = None,
+        lock_wait: float = 10.0,
+    ) -> None:
+        """``before_replace`` runs with our finished temp file just before the rename (a
+        seam for tests to save the file "concurrently"); ``lock_wait`` bounds the wait
+        for another writer's lock."""
         assert cal.path is not None
+        self.before_replace = before_replace
+        self.lock_wait = lock_wait
         self.name = cal.name
         self.path = cal.path
         self.read_only = cal.read_only
@@ -109,7 +122,15 @@ class IcsProvider:
 
     def files(self) -> list[Path]:
         if self.path.is_dir():
-            return sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".ics")
+            try:
+                found = sorted(p for p in self.path.iterdir()
+                               if p.suffix.lower() == ".ics" and p.is_file())
+            except OSError as exc:
+                raise CalendarFileError(
+                    f"{self.path}: cannot list the folder: {exc.strerror or exc}") from None
+            if not found:  # a typo in `path` must not read as "no 1on1s"
+                raise CalendarFileError(f"{self.path}: a folder with no .ics files in it")
+            return found
         if not self.path.exists():
             raise CalendarFileError(f"{self.path}: no such file or folder")
         return [self.path]
@@ -152,6 +173,12 @@ class IcsProvider:
                     warnings.append(f"{file}: skipped event UID={comp.get('UID', '?')}: {problem}")
                     continue
             good.append(comp)
+        warnings.extend(_unknown_zones(good, file, self.default_tz))
+        runaway = self._runaway(good, file, window, warnings)
+        if runaway:
+            good = [c for c in good if id(c) not in runaway
+                    and not (c.name == "VEVENT" and c.get("UID") is not None
+                             and str(c.get("UID")) in runaway.values())]
         cal.subcomponents = good
         events = [c for c in good if c.name == "VEVENT"]
         recurring = {
@@ -169,6 +196,34 @@ class IcsProvider:
         for master in events:
             if master.get("RECURRENCE-ID") is None and master.get("EXDATE") is not None:
                 yield from self._removed(master, file, window, seen, cal)
+
+    def _runaway(
+        self, comps: list[Any], file: Path, window: Window, warnings: list[str]
+    ) -> dict[int, str]:
+        """Series whose rule is too big to expand (by id of the master), warned by UID."""
+        budget = Budget((window.start, window.end))
+        skipped: dict[int, str] = {}
+        for comp in comps:
+            rules = _as_list(comp.get("RRULE")) if comp.name == "VEVENT" else []
+            if not rules or comp.get("RECURRENCE-ID") is not None:
+                continue
+            prop = comp["DTSTART"]
+            start = self._aware(prop.dt, prop.params.get("TZID"))
+            loads: list[Load] = []
+            problem: str | None = None
+            for rule in rules:
+                load = rule_load(rule, start, (window.start, window.end),
+                                 start.tzinfo or self.default_tz)
+                if isinstance(load, str):
+                    problem = load
+                    break
+                loads.append(load)
+            problem = problem or budget.admit(loads)
+            if problem:
+                uid = str(comp.get("UID", "?"))
+                warnings.append(f"{file}: skipped series UID={uid}: {problem}")
+                skipped[id(comp)] = uid
+        return skipped
 
     def _expand(
         self,
@@ -340,6 +395,22 @@ def _broken(comp: Any) -> str | None:
         prop, reason = errors[0]
         return f"bad {prop}: {reason}"
     return None
+
+
+def _unknown_zones(comps: list[Any], file: Path, fallback: tzinfo) -> list[str]:
+    """One warning per event and TZID that names no zone we know (read as the owner's)."""
+    found: dict[tuple[str, str], None] = {}
+    for comp in comps:
+        if comp.name != "VEVENT":
+            continue
+        for key in ("DTSTART", "DTEND", "RECURRENCE-ID"):
+            prop = comp.get(key)
+            tzid = getattr(prop, "params", {}).get("TZID") if prop is not None else None
+            value = getattr(prop, "dt", None)
+            if tzid and isinstance(value, datetime) and value.tzinfo is None:
+                found.setdefault((str(comp.get("UID", "?")), str(tzid)), None)
+    return [f"{file}: event UID={uid}: unknown time zone TZID={tzid!r}; read as {fallback}"
+            for uid, tzid in found]
 
 
 def _exdates(master: Any) -> Iterable[date | datetime]:

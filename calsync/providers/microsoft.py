@@ -440,6 +440,7 @@ def parse_offset_time(value: str | None) -> datetime | None:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+MAX_RECURRENCE_STEPS = 100_000  # a rule walked further than this is refused, not expanded
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
 
@@ -501,15 +502,22 @@ def expand_recurrence(
     out: list[datetime] = []
     lo = start.astimezone(tz).replace(tzinfo=None) - timedelta(days=2)
     hi = end.astimezone(tz).replace(tzinfo=None) + timedelta(days=2)
-    if freq in (rrule.DAILY, rrule.WEEKLY) and "count" not in kw:
+    if freq in (rrule.DAILY, rrule.WEEKLY):
         # Skip whole periods up to the window: same slots, without iterating years of them.
+        # Each skipped period held exactly one instance per weekday, so COUNT drops by that.
         period = timedelta(days=interval * (7 if freq == rrule.WEEKLY else 1))
         skip = (lo - period - dtstart) // period
         if skip > 0:
             kw["dtstart"] = dtstart + skip * period
-    for naive in rrule.rrule(freq, **kw):
+            if "count" in kw:
+                kw["count"] -= skip * len(set(kw.get("byweekday") or [0]))
+                if kw["count"] <= 0:
+                    return []
+    for steps, naive in enumerate(rrule.rrule(freq, **kw)):
         if naive > hi:
             break
+        if steps >= MAX_RECURRENCE_STEPS:
+            raise ValueError(f"too long to expand (over {MAX_RECURRENCE_STEPS:,} steps)")
         if naive < lo:
             continue
         slot = _localize(naive, tz).astimezone(UTC)
