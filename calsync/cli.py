@@ -107,7 +107,9 @@ def status(ctx: click.Context, now_text: str | None, fmt: str) -> None:
 
     config = _load(ctx)
     report_ = engine.status(config, _now(now_text, config), _store())
-    click.echo(report.status_json(report_) if fmt == "json" else report.status_text(report_))
+    text = report.status_json(report_) if fmt == "json" else report.status_text(report_)
+    if text:
+        click.echo(text)
     _finish(report_)
 
 

@@ -60,6 +60,8 @@ def status_json(report: Report) -> str:
     doc = {
         "generated_at": report.generated_at.isoformat(),
         "relationships": [relationship_json(s) for s in report.statuses],
+        "warnings": report.problems,  # file- and event-level: every one, every time
+        "errors": [str(f) for f in report.failures],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
@@ -135,7 +137,9 @@ def status_text(report: Report) -> str:
             )
         )
         warnings.extend(c.warnings)
-    if len(rows) == 1:
+    if len(rows) == 1 and report.failures and not report.surveys:
+        lines = []  # every calendar failed: the error lines say so, "none found" would mislead
+    elif len(rows) == 1:
         lines = ["No 1on1 relationships found (try `calsync detect --explain`)."]
     else:
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

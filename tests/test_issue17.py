@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -243,3 +244,31 @@ def test_an_empty_calendar_name_is_a_config_error(tmp_path: Path, name: str) -> 
     assert result.exit_code == 2
     assert result.stderr == (f"calsync: {config}: calendars[0].name: must not be empty "
                              "(leave it out to use the default name)\n")
+
+
+def test_status_json_lists_file_warnings_and_errors_every_time(tmp_path: Path) -> None:
+    """Item 4: `run` says a file-level warning once a day; status JSON always carries it."""
+    cal = tmp_path / "cal.ics"
+    cal.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:mars\r\n"
+        "DTSTART;TZID=Mars/Olympus:20261120T100000\r\nDTEND;TZID=Mars/Olympus:20261120T103000\r\n"
+        "SUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", encoding="utf-8")
+    config = write_config(tmp_path, cal)
+    for _ in range(2):
+        result = cli("--config", config, "status", "--now", NOW, "--format", "json")
+        doc = json.loads(result.stdout)
+        assert result.exit_code == 0
+        assert doc["errors"] == []
+        assert [w for w in doc["warnings"] if "Mars/Olympus" in w and "UID=mars" in w]
+
+
+def test_a_failed_calendar_does_not_also_say_none_found(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    config = write_config(tmp_path, tmp_path / "empty")
+    text = cli("--config", config, "status", "--now", NOW)
+    assert text.exit_code == 4 and text.stdout == ""
+    assert "a folder with no .ics files" in text.stderr
+    as_json = cli("--config", config, "status", "--now", NOW, "--format", "json")
+    assert as_json.exit_code == 4
+    expected = f"empty: {tmp_path / 'empty'}: a folder with no .ics files in it"
+    assert json.loads(as_json.stdout)["errors"] == [expected]

@@ -31,7 +31,7 @@ def core() -> dict[str, dict]:
 
 def test_json_shape() -> None:
     doc = status_json(CORE, SCENARIO_NOW)
-    assert set(doc) == {"generated_at", "relationships"}
+    assert set(doc) == {"generated_at", "relationships", "warnings", "errors"}
     assert doc["generated_at"].startswith("2026-04-29T12:00:00")
     for rel in doc["relationships"]:
         assert set(rel) == KEYS
