@@ -70,6 +70,11 @@ class Agenda:
 
 
 @dataclass(frozen=True)
+class Pulse:
+    enabled: bool = True  # a one-line pulse in each meeting's doc section, read back
+
+
+@dataclass(frozen=True)
 class CalendarConfig:
     """One configured calendar. Only the keys of its provider are meaningful."""
 
@@ -103,6 +108,7 @@ class Config:
     policy: Policy = field(default_factory=Policy)
     detection: Detection = field(default_factory=Detection)
     agenda: Agenda = field(default_factory=Agenda)
+    pulse: Pulse = field(default_factory=Pulse)
     language: str = "en"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -135,7 +141,8 @@ def load(path: Path | None = None) -> Config:
 def parse(data: Mapping[str, Any], path: Path) -> Config:
     """Validate an already-parsed TOML document (``path`` names it in errors)."""
     r = _Reader(path)
-    r.known(data, "", {"owner", "calendars", "policy", "detection", "agenda", "language"})
+    r.known(data, "", {"owner", "calendars", "policy", "detection", "agenda", "pulse",
+                   "language"})
     owner = _owner(r, r.table(data, "owner", required=True))
     cals_raw = data.get("calendars")
     if not isinstance(cals_raw, list) or not cals_raw:
@@ -154,6 +161,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
         policy=_policy(r, r.table(data, "policy")),
         detection=_detection(r, r.table(data, "detection")),
         agenda=_agenda(r, r.table(data, "agenda")),
+        pulse=_pulse(r, r.table(data, "pulse")),
         language=language,
         raw=data,
     )
@@ -321,6 +329,12 @@ def _agenda(r: _Reader, t: Mapping[str, Any]) -> Agenda:
         docs_dir=r.path_(t, "docs_dir", p),
         doc_url_template=_url_template(r, t, p),
     )
+
+
+def _pulse(r: _Reader, t: Mapping[str, Any]) -> Pulse:
+    p = "pulse."
+    r.known(t, p, set(Pulse.__dataclass_fields__))
+    return Pulse(enabled=r.get(t, "enabled", p, bool, True))
 
 
 def _url_template(r: _Reader, t: Mapping[str, Any], p: str) -> str | None:

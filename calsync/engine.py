@@ -18,6 +18,7 @@ from calsync.errors import AuthError, CalsyncError
 from calsync.model import Cadence, FetchResult, Relationship
 from calsync.providers import open_provider
 from calsync.providers.base import Provider, Window
+from calsync.pulse import Summary, load, summarise
 from calsync.store import Store
 
 
@@ -26,6 +27,7 @@ class RelationshipStatus:
     relationship: Relationship
     cadence: Cadence
     policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
+    pulse: Summary | None = None  # the pair's pulse answers; None when [pulse] is off
 
     @property
     def role(self) -> str:
@@ -81,6 +83,11 @@ class Report:
         return max((f.error.exit_code for f in self.failures), default=0)
 
 
+def pulse_key(calendar: str, rel: Relationship) -> str:
+    """The relationship's key in the state store (action items and docs use it too)."""
+    return f"{calendar}:{rel.counterpart}"
+
+
 def window(config: Config, now: datetime) -> Window:
     """Back over the lookback; ahead as far too, so the plan ahead is seen (cadence.current_plan)."""
     policy = config.policy
@@ -100,8 +107,13 @@ def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurv
             yield Failure(cal.name, exc)
             continue
         found = detect(fetched.occurrences, owner, config.detection)
+        pulses = store.namespace("pulse")
         statuses = [
-            RelationshipStatus(rel, analyse(rel, config.policy, now, owner), config.policy)
+            RelationshipStatus(
+                rel, analyse(rel, config.policy, now, owner), config.policy,
+                summarise(load(pulses, pulse_key(cal.name, rel)), rel.name or rel.counterpart)
+                if config.pulse.enabled else None,
+            )
             for rel in found.relationships
         ]
         yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)

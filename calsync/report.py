@@ -11,6 +11,7 @@ from calsync.cadence import attendance_words, num, plan_words
 from calsync.config import Policy
 from calsync.engine import RelationshipStatus, Report
 from calsync.model import Cadence, Mark, MarkKind
+from calsync.pulse import Summary
 
 if TYPE_CHECKING:
     from calsync.run import RunReport
@@ -53,6 +54,21 @@ def relationship_json(item: RelationshipStatus) -> dict[str, Any]:
         "planned_duration_min": _round(c.planned_duration_min),
         "next_planned": [t.isoformat() for t in c.next_planned],
         "reasons": list(c.reasons),
+        "pulse": _pulse_json(item.pulse),
+    }
+
+
+def _pulse_json(s: Summary | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "answered": s.answered,
+        "last": s.last,
+        "median_last4": s.median_last4,
+        "trend": s.trend,
+        "grilled": s.grilled,
+        "more": dict(s.more),
+        "warning": s.warning,
     }
 
 
@@ -135,6 +151,8 @@ def status_text(report: Report) -> str:
             )
         )
         warnings.extend(c.warnings)
+        if item.pulse is not None and item.pulse.warning:
+            warnings.append(item.pulse.warning)
     if len(rows) == 1:
         lines = ["No 1on1 relationships found (try `calsync detect --explain`)."]
     else:
