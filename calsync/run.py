@@ -28,7 +28,7 @@ from calsync.cadence import figures, held_meetings, who
 from calsync.config import Config
 from calsync.docs.base import DocBackend, DocRef, DocRequest
 from calsync.docs.local import LocalDocs
-from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
+from calsync.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, survey
 from calsync.errors import AuthError, CalsyncError, ConflictError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
@@ -60,11 +60,23 @@ class RunReport:
     problems: list[str] = field(default_factory=list)  # every one: for JSON
     new_problems: list[str] = field(default_factory=list)  # not yet shown today: for text
     failures: list[Failure] = field(default_factory=list)
+    makeups: list[Proposal] = field(default_factory=list)  # every current one: for JSON
+    new_makeups: list[Proposal] = field(default_factory=list)  # not yet shown today: for text
 
     def exit_code(self) -> int:
         if any(isinstance(f.error, AuthError) for f in self.failures):
             return AuthError.exit_code
         return max((f.error.exit_code for f in self.failures), default=0)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Make-up slots for one relationship, as the run reports them."""
+
+    calendar: str
+    counterpart: str
+    name: str | None
+    makeup: Makeup
 
 
 @contextmanager
@@ -170,6 +182,13 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     docs = _docs(ctx.config, item)
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
         _warn_once(ctx, item.calendar.name, status, report)
+        if status.makeup is not None:
+            rel = status.relationship
+            proposal = Proposal(item.calendar.name, rel.counterpart, rel.name, status.makeup)
+            report.makeups.append(proposal)
+            if ctx.shown.first(f"makeup|{item.calendar.name}|{rel.counterpart}|"
+                               f"{status.makeup.skipped.isoformat()}"):
+                report.new_makeups.append(proposal)
         if item.calendar.read_only:
             _warn_pulse(ctx, item.calendar.name, status, report)
             continue
