@@ -70,12 +70,7 @@ def slots(busy: list[tuple[datetime, datetime]], now: datetime, until: datetime,
                 if at >= now and not any(s < at + length and at < e for s, e in busy):
                     found.append(at)
                     break
-                at = _next(at, zone)
+                at += STEP  # same zone: wall-clock arithmetic, so DST days keep 09:00
         day += timedelta(days=1)
     return found
 
-
-def _next(at: datetime, zone: tzinfo) -> datetime:
-    """The next half hour on the wall clock (wall time, so a DST day keeps 09:00, 09:30…)."""
-    wall = at.replace(tzinfo=None) + STEP
-    return wall.replace(tzinfo=zone)

@@ -181,6 +181,11 @@ def test_onedrive_docx_pulse_answer_reads_back(ms_env: MsEnv) -> None:
     fresh = ms_env.provider(t0 + timedelta(hours=2)).docs()
     (r,) = pulse.read(fresh.read_text(ref))
     assert r.answer == pulse.Answer(DAY, 2, True, ()) and r.problem is None
+    ms_env.fake.human_edit_doc(ref.id, lambda xml: xml.replace("useful? 2", "useful? 2 3 dunno"))
+    garbled = ms_env.provider(t0 + timedelta(hours=4)).docs()
+    (r,) = pulse.read(garbled.read_text(ref))
+    assert r.answer == pulse.Answer(DAY, None, True, ()) and r.problem is not None
+    assert "dunno" in r.problem
 
 
 # --- end to end on local Markdown docs ----------------------------------------------------
@@ -249,6 +254,18 @@ def test_two_grilled_answers_warn_and_a_garbled_line_is_named(example: Path) -> 
     code, out, err = _run(example, week + timedelta(days=8))
     assert code == 0
     assert "pulse line of 2026-12-10 in the shared doc: unknown text 'perhaps'" in err
+
+
+def test_half_answered_line_in_the_markdown_doc_counts_its_answer(example: Path) -> None:
+    _run(example, NOW)
+    doc = _alice_doc(example)
+    line = pulse.line(date(2026, 11, 26), "en")
+    text = doc.read_text(encoding="utf-8")
+    doc.write_text(text.replace(line, line.replace("yes / no", "no")), encoding="utf-8")
+    week = NOW + timedelta(days=7)
+    _run(example, week)
+    p = by_counterpart(status_json(example, week.isoformat()))["alice@example.com"]["pulse"]
+    assert (p["answered"], p["last"], p["grilled"]) == (1, None, 0)
 
 
 def test_pulse_off_writes_no_line_and_status_has_none(example: Path) -> None:
