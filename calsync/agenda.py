@@ -74,6 +74,7 @@ class AgendaInput:
     doc_url: str | None
     open_items: tuple[OpenItem, ...]
     cadence_note: str | None  # e.g. "every 7 days, 30 min (healthy)"; None = omit
+    pulse: bool = False  # end the doc section with the pulse line (calsync.pulse)
 
 
 # --- words --------------------------------------------------------------------------------
@@ -484,4 +485,8 @@ def doc_section(a: AgendaInput) -> tuple[str, str]:
         else:
             lines.append("- ")
         lines.append("")
+    if a.pulse:
+        from calsync import pulse
+
+        lines += [pulse.line(a.start.date(), lang), ""]
     return marker, "\n".join(lines)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from calsync.errors import ConfigError
+from calsync.hours import WorkingHours, parse_hours
 
 PROVIDERS = ("ics", "google", "microsoft")
 LANGUAGES = ("en", "ja")
@@ -26,6 +27,7 @@ SEND_UPDATES = ("none", "all", "externalOnly")
 class Owner:
     emails: tuple[str, ...]
     timezone: str | None = None
+    working_hours: WorkingHours = field(default_factory=WorkingHours)  # make-up slots go here
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,16 @@ class Agenda:
 
 
 @dataclass(frozen=True)
+class Rescue:
+    within_days: int = 5  # a skipped 1on1 with nothing planned this soon gets make-up slots
+
+
+@dataclass(frozen=True)
+class Pulse:
+    enabled: bool = True  # a one-line pulse in each meeting's doc section, read back
+
+
+@dataclass(frozen=True)
 class CalendarConfig:
     """One configured calendar. Only the keys of its provider are meaningful."""
 
@@ -103,6 +115,8 @@ class Config:
     policy: Policy = field(default_factory=Policy)
     detection: Detection = field(default_factory=Detection)
     agenda: Agenda = field(default_factory=Agenda)
+    pulse: Pulse = field(default_factory=Pulse)
+    rescue: Rescue = field(default_factory=Rescue)
     language: str = "en"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -135,7 +149,8 @@ def load(path: Path | None = None) -> Config:
 def parse(data: Mapping[str, Any], path: Path) -> Config:
     """Validate an already-parsed TOML document (``path`` names it in errors)."""
     r = _Reader(path)
-    r.known(data, "", {"owner", "calendars", "policy", "detection", "agenda", "language"})
+    r.known(data, "", {"owner", "calendars", "policy", "detection", "agenda", "pulse",
+                   "rescue", "language"})
     owner = _owner(r, r.table(data, "owner", required=True))
     cals_raw = data.get("calendars")
     if not isinstance(cals_raw, list) or not cals_raw:
@@ -154,6 +169,8 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
         policy=_policy(r, r.table(data, "policy")),
         detection=_detection(r, r.table(data, "detection")),
         agenda=_agenda(r, r.table(data, "agenda")),
+        pulse=_pulse(r, r.table(data, "pulse")),
+        rescue=_rescue(r, r.table(data, "rescue")),
         language=language,
         raw=data,
     )
@@ -247,7 +264,7 @@ def _email(r: _Reader, value: str, key: str) -> str:
 
 
 def _owner(r: _Reader, t: Mapping[str, Any]) -> Owner:
-    r.known(t, "owner.", {"email", "emails", "timezone"})
+    r.known(t, "owner.", {"email", "emails", "timezone", "working_hours"})
     emails = list(r.strings(t, "emails", "owner."))
     if "email" in t:
         emails.insert(0, r.get(t, "email", "owner.", str, ""))
@@ -261,7 +278,15 @@ def _owner(r: _Reader, t: Mapping[str, Any]) -> Owner:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             r.fail("owner.timezone", f"unknown time zone {tz!r} (use an IANA name)")
-    return Owner(tuple(dict.fromkeys(_email(r, e, "owner.email") for e in emails)), tz)
+    hours = WorkingHours()
+    raw = r.get(t, "working_hours", "owner.", str, None)
+    if raw is not None:
+        parsed = parse_hours(raw)
+        if parsed is None:
+            r.fail("owner.working_hours", f"{raw!r} is not like \"09:00-18:00 Mon-Fri\"")
+        assert parsed is not None
+        hours = parsed
+    return Owner(tuple(dict.fromkeys(_email(r, e, "owner.email") for e in emails)), tz, hours)
 
 
 def _policy(r: _Reader, t: Mapping[str, Any]) -> Policy:
@@ -321,6 +346,18 @@ def _agenda(r: _Reader, t: Mapping[str, Any]) -> Agenda:
         docs_dir=r.path_(t, "docs_dir", p),
         doc_url_template=_url_template(r, t, p),
     )
+
+
+def _rescue(r: _Reader, t: Mapping[str, Any]) -> Rescue:
+    p = "rescue."
+    r.known(t, p, {"rescue_within_days"})
+    return Rescue(within_days=r.positive(t, "rescue_within_days", p, int, 5))
+
+
+def _pulse(r: _Reader, t: Mapping[str, Any]) -> Pulse:
+    p = "pulse."
+    r.known(t, p, set(Pulse.__dataclass_fields__))
+    return Pulse(enabled=r.get(t, "enabled", p, bool, True))
 
 
 def _url_template(r: _Reader, t: Mapping[str, Any], p: str) -> str | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from calsync import rescue
 from calsync.cadence import analyse
 from calsync.config import CalendarConfig, Config, Policy
 from calsync.detect import Candidate, detect
@@ -18,7 +20,18 @@ from calsync.errors import AuthError, CalsyncError
 from calsync.model import Cadence, FetchResult, Relationship
 from calsync.providers import open_provider
 from calsync.providers.base import Provider, Window
+from calsync.pulse import Summary, load, summarise
 from calsync.store import Store
+
+
+@dataclass(frozen=True)
+class Makeup:
+    """A skipped meeting and the free starts proposed to make up for it."""
+
+    skipped: datetime
+    kind: str  # cancelled | declined | removed
+    minutes: int
+    slots: tuple[datetime, ...]
 
 
 @dataclass
@@ -26,6 +39,8 @@ class RelationshipStatus:
     relationship: Relationship
     cadence: Cadence
     policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
+    pulse: Summary | None = None  # the pair's pulse answers; None when [pulse] is off
+    makeup: Makeup | None = None  # free slots after a skipped meeting (file calendars)
 
     @property
     def role(self) -> str:
@@ -81,6 +96,26 @@ class Report:
         return max((f.error.exit_code for f in self.failures), default=0)
 
 
+def pulse_key(calendar: str, rel: Relationship) -> str:
+    """The relationship's key in the state store (action items and docs use it too)."""
+    return f"{calendar}:{rel.counterpart}"
+
+
+def makeup(st: RelationshipStatus, config: Config, now: datetime,
+           busy: list[tuple[datetime, datetime]]) -> Makeup | None:
+    """Make-up slots when the pair's last planned meeting was skipped and nothing is
+    planned within ``[rescue] rescue_within_days``; None otherwise."""
+    within = timedelta(days=config.rescue.within_days)
+    lost = rescue.skipped(st.relationship, st.cadence, now, within, config.owner.emails)
+    if lost is None:
+        return None
+    minutes = round(st.cadence.median_duration_min or config.policy.target_duration_min)
+    zone = ZoneInfo(config.owner.timezone) if config.owner.timezone else now.tzinfo or UTC
+    found = rescue.slots(busy, now, now + within, timedelta(minutes=minutes),
+                         config.owner.working_hours, zone)
+    return Makeup(lost.start, lost.kind.value, minutes, tuple(found))
+
+
 def window(config: Config, now: datetime) -> Window:
     """Back over the lookback; ahead as far too, so the plan ahead is seen (cadence.current_plan)."""
     policy = config.policy
@@ -100,10 +135,19 @@ def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurv
             yield Failure(cal.name, exc)
             continue
         found = detect(fetched.occurrences, owner, config.detection)
+        pulses = store.namespace("pulse")
         statuses = [
-            RelationshipStatus(rel, analyse(rel, config.policy, now, owner), config.policy)
+            RelationshipStatus(
+                rel, analyse(rel, config.policy, now, owner), config.policy,
+                summarise(load(pulses, pulse_key(cal.name, rel)), rel.name or rel.counterpart)
+                if config.pulse.enabled else None,
+            )
             for rel in found.relationships
         ]
+        if cal.provider == "ics":  # only the owner's own busy times are known in a file
+            busy = rescue.owner_busy(fetched.occurrences, owner)
+            for st in statuses:
+                st.makeup = makeup(st, config, now, busy)
         yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)
 
 

@@ -25,6 +25,7 @@ from calsync.config import Config
 from calsync.engine import RelationshipStatus, Report
 from calsync.errors import UsageError
 from calsync.model import Cadence, Label, Mark, MarkKind
+from calsync.pulse import Summary
 
 # Industry buckets for "how often": upper bound in days (None: no bound), by key.
 BUCKETS: tuple[tuple[str, float | None], ...] = (
@@ -83,6 +84,10 @@ class _Words:
     legend: str
     kinds: dict[MarkKind, str]
     today: str
+    pulse: str  # the fact's name
+    pulse_fmt: str  # {last} {median} {trend}
+    pulse_grilled: str  # {n}
+    pulse_trends: dict[str, str]
     recent: str
     interval_cap: str
     length_cap: str
@@ -166,6 +171,10 @@ _EN = _Words(
         MarkKind.PLANNED: "planned",
     },
     today="today",
+    pulse="Pulse",
+    pulse_fmt="last {last}/5, median {median} of the last 4, {trend}",
+    pulse_grilled="felt grilled {n}×",
+    pulse_trends={"up": "rising", "down": "falling", "flat": "steady", "": "one score so far"},
     recent="recent",
     interval_cap="Days since the previous held meeting",
     length_cap="Length (min)",
@@ -246,6 +255,10 @@ _JA = _Words(
         MarkKind.PLANNED: "予定",
     },
     today="今日",
+    pulse="パルス",
+    pulse_fmt="前回 {last}/5、直近4回の中央値 {median}、{trend}",
+    pulse_grilled="詰められた感じ {n}回",
+    pulse_trends={"up": "上向き", "down": "下向き", "flat": "横ばい", "": "回答1回のみ"},
     recent="直近",
     interval_cap="前回の実施からの日数",
     length_cap="長さ（分）",
@@ -404,6 +417,23 @@ def _overview(w: _Words, rows: list[_Row], config: Config, now: datetime) -> str
     )
 
 
+def _pulse(w: _Words, s: Summary | None) -> str | None:
+    """The pulse trend in words; None when off or never answered."""
+    if s is None or s.answered == 0:
+        return None
+    parts = []
+    if s.last is not None and s.median_last4 is not None:
+        parts.append(w.pulse_fmt.format(last=s.last, median=num(s.median_last4),
+                                        trend=w.pulse_trends[s.trend or ""]))
+    if s.grilled:
+        parts.append(w.pulse_grilled.format(n=s.grilled))
+    return " · ".join(parts) or None
+
+
+def _small(text: str | None) -> str:
+    return f' <small class="pulse">{escape(text)}</small>' if text else ""
+
+
 def _summary(w: _Words, rows: list[_Row]) -> str:
     head = "".join(f'<th scope="col">{escape(c)}</th>' for c in w.cols)
     body = []
@@ -425,7 +455,7 @@ def _summary(w: _Words, rows: list[_Row]) -> str:
         )
         body.append(
             f'<tr><th scope="row" data-col="{escape(w.cols[0])}"><a href="#rel-{r.index}">'
-            f"{escape(r.who)}</a></th>{tds}</tr>"
+            f"{escape(r.who)}</a>{_small(_pulse(w, r.item.pulse))}</th>{tds}</tr>"
         )
     return (
         f'<table class="summary"><caption>{escape(w.summary)}</caption><thead><tr>{head}</tr></thead>'
@@ -483,6 +513,9 @@ def _relationship(w: _Words, r: _Row, axis: charts.Axis, config: Config, now: da
     ]
     if c.planned_interval_days is not None or c.planned_duration_min is not None:
         pairs.append((w.plan, _figs(w, c.planned_interval_days, c.planned_duration_min)))
+    said = _pulse(w, r.item.pulse)
+    if said:
+        pairs.append((w.pulse, said))
     since = w.since.format(date=w.day(c.recent_since)) if c.recent_since else ""
     line = charts.timeline(
         axis,

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from calsync.cadence import attendance_words, num, plan_words
 from calsync.config import Policy
-from calsync.engine import RelationshipStatus, Report
+from calsync.engine import Makeup, RelationshipStatus, Report
 from calsync.model import Cadence, Mark, MarkKind
+from calsync.pulse import Summary
 
 if TYPE_CHECKING:
     from calsync.run import RunReport
@@ -53,6 +54,38 @@ def relationship_json(item: RelationshipStatus) -> dict[str, Any]:
         "planned_duration_min": _round(c.planned_duration_min),
         "next_planned": [t.isoformat() for t in c.next_planned],
         "reasons": list(c.reasons),
+        "pulse": _pulse_json(item.pulse),
+        "makeup": _makeup_json(item.makeup),
+    }
+
+
+def _makeup_json(m: Makeup | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"skipped": m.skipped.isoformat(), "kind": m.kind, "minutes": m.minutes,
+            "slots": [s.isoformat() for s in m.slots]}
+
+
+def makeup_text(label: str, m: Makeup, zone_of: datetime) -> str:
+    """One line: which meeting was skipped and the free times found (your calendar only)."""
+    fmt = "%a %Y-%m-%d %H:%M"
+    when = m.skipped.astimezone(zone_of.tzinfo).strftime(fmt)
+    free = ", ".join(s.strftime(fmt) for s in m.slots) or "no free slot found"
+    return (f"make-up: {label}: the 1on1 of {when} was {m.kind} and nothing is planned soon; "
+            f"free in your calendar ({m.minutes} min): {free}")
+
+
+def _pulse_json(s: Summary | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "answered": s.answered,
+        "last": s.last,
+        "median_last4": s.median_last4,
+        "trend": s.trend,
+        "grilled": s.grilled,
+        "more": dict(s.more),
+        "warning": s.warning,
     }
 
 
@@ -137,6 +170,8 @@ def status_text(report: Report) -> str:
             )
         )
         warnings.extend(c.warnings)
+        if item.pulse is not None and item.pulse.warning:
+            warnings.append(item.pulse.warning)
     if len(rows) == 1 and report.failures and not report.surveys:
         lines = []  # every calendar failed: the error lines say so, "none found" would mislead
     elif len(rows) == 1:
@@ -187,6 +222,11 @@ def run_json(report: RunReport) -> str:
         "warnings": report.all_warnings,
         "problems": report.problems,
         "errors": [str(f) for f in report.failures],
+        "makeup": [
+            {"calendar": p.calendar, "counterpart": p.counterpart, "name": p.name,
+             **(_makeup_json(p.makeup) or {})}
+            for p in report.makeups
+        ],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
@@ -207,6 +247,9 @@ def run_text(report: RunReport, quiet: bool) -> tuple[str, str]:
         elif not c.repeat:  # said once today already (cron mails every output)
             err.append(f"warning: agenda for {person}, {when} not written ({c.status.value}): "
                        f"{c.detail}")
+    if not quiet:
+        out += [makeup_text(p.name or p.counterpart, p.makeup, report.generated_at)
+                for p in report.new_makeups]
     err += [f"warning: {w}" for w in report.warnings]
     err += [f"warning: {p}" for p in report.new_problems]
     err += [f"calsync: {f}" for f in report.failures]

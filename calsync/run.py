@@ -23,11 +23,12 @@ from pathlib import Path
 
 import calsync.actions as actions
 import calsync.agenda as agenda
+import calsync.pulse as pulse
 from calsync.cadence import figures, held_meetings, who
 from calsync.config import Config
 from calsync.docs.base import DocBackend, DocRef, DocRequest
 from calsync.docs.local import LocalDocs
-from calsync.engine import CalendarSurvey, Failure, RelationshipStatus, survey
+from calsync.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, survey
 from calsync.errors import AuthError, CalsyncError, ConflictError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
@@ -59,11 +60,23 @@ class RunReport:
     problems: list[str] = field(default_factory=list)  # every one: for JSON
     new_problems: list[str] = field(default_factory=list)  # not yet shown today: for text
     failures: list[Failure] = field(default_factory=list)
+    makeups: list[Proposal] = field(default_factory=list)  # every current one: for JSON
+    new_makeups: list[Proposal] = field(default_factory=list)  # not yet shown today: for text
 
     def exit_code(self) -> int:
         if any(isinstance(f.error, AuthError) for f in self.failures):
             return AuthError.exit_code
         return max((f.error.exit_code for f in self.failures), default=0)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Make-up slots for one relationship, as the run reports them."""
+
+    calendar: str
+    counterpart: str
+    name: str | None
+    makeup: Makeup
 
 
 @contextmanager
@@ -169,10 +182,19 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     docs = _docs(ctx.config, item)
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
         _warn_once(ctx, item.calendar.name, status, report)
+        if status.makeup is not None:
+            rel = status.relationship
+            proposal = Proposal(item.calendar.name, rel.counterpart, rel.name, status.makeup)
+            report.makeups.append(proposal)
+            if ctx.shown.first(f"makeup|{item.calendar.name}|{rel.counterpart}|"
+                               f"{status.makeup.skipped.isoformat()}"):
+                report.new_makeups.append(proposal)
         if item.calendar.read_only:
+            _warn_pulse(ctx, item.calendar.name, status, report)
             continue
         try:
             change = _relationship(ctx, item, status, docs, report)
+            _warn_pulse(ctx, item.calendar.name, status, report)
         except AuthError:
             raise  # the login is gone: every other pair would fail the same way
         except CalsyncError as exc:
@@ -212,6 +234,15 @@ def _warn_once(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: Run
     key = f"cadence|{calendar}|{status.relationship.counterpart}|{status.cadence.label.value}"
     if ctx.shown.first(key):
         report.warnings.extend(status.cadence.warnings)
+
+
+def _warn_pulse(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: RunReport) -> None:
+    """The pulse warning (after this run read the doc), once a day while it holds."""
+    said = status.pulse.warning if status.pulse else None
+    if said:
+        report.all_warnings.append(said)
+        if ctx.shown.first(f"pulse|{calendar}|{said}"):
+            report.warnings.append(said)
 
 
 def next_occurrence(
@@ -260,7 +291,12 @@ def _relationship(
         body = previous.description
         _remember(store, key, actions.parse(body.text, body.html), previous.start.date(), now)
     if doc is not None:
-        _remember(store, key, actions.parse(docs.read_text(doc)), now.date(), now)
+        text = docs.read_text(doc)
+        _remember(store, key, actions.parse(text), now.date(), now)
+        if config.pulse.enabled:
+            _pulse(ctx, report, key, who(rel), text)
+            status.pulse = pulse.summarise(pulse.load(store.namespace("pulse"), key),
+                                           rel.name or rel.counterpart)
     # A tick made inside the upcoming invite's block counts too (its unchecked lines are ours).
     ticked = [i for i in actions.parse(target.description.text, target.description.html) if i.done]
     _remember(store, key, ticked, now.date(), now)
@@ -316,6 +352,16 @@ def _relationship(
     return change
 
 
+def _pulse(ctx: _Ctx, report: RunReport, key: str, label: str, text: str) -> None:
+    """Keep the answers on the doc's pulse lines; a line that cannot be read is named once."""
+    readings = pulse.read(text)
+    pulse.remember(ctx.store.namespace("pulse"), key, readings)
+    _problems(ctx, report, [
+        f"{label}: pulse line of {r.answer.day.isoformat()} in the shared doc: {r.problem} "
+        "(keep one answer per question)"
+        for r in readings if r.problem])
+
+
 def _remember(store: Store, key: str, items: list[actions.ActionItem], seen: date, now: datetime) -> None:
     for it in items:
         store.upsert_action_item(
@@ -343,6 +389,7 @@ def _input(
         doc_url=doc_url,
         open_items=open_items,
         cadence_note=note,
+        pulse=config.pulse.enabled,
     )
 
 

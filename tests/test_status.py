@@ -20,7 +20,7 @@ KEYS = {
     "planned", "cancelled", "declined", "median_interval_days", "median_duration_min",
     "baseline_interval_days", "baseline_duration_min", "cadence", "warnings", "last_held", "next",
     "recent_days", "attendance", "open_gap_days", "planned_interval_days", "planned_duration_min",
-    "next_planned", "reasons",
+    "next_planned", "reasons", "pulse", "makeup",
 }
 
 

@@ -338,6 +338,15 @@ class FakeGoogle:
             doc.revision += 1
             self.drive_changes.append(file_id)
 
+    def doc_edited(self, file_id: str, old: str, new: str) -> None:
+        """Someone edits text inside the paragraph holding ``old`` (as in the browser)."""
+        with self.lock:
+            doc = self.docs[file_id]
+            para = next(p for p in doc.paragraphs if old in p[0])
+            para[0] = para[0].replace(old, new, 1)
+            doc.revision += 1
+            self.drive_changes.append(file_id)
+
     def expire_sync_tokens(self) -> None:
         self.sync_floor = self.seq + 1
 
