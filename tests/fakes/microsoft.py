@@ -41,6 +41,7 @@ import json
 import re
 import ssl
 import threading
+import time
 import urllib.parse
 import uuid
 import zipfile
@@ -219,8 +220,8 @@ class FakeMicrosoft:
         # the fault matrix's hook: called with (request index in ``log``, method, path), it
         # returns None, a status to answer instead ("revoke": revoke every login, then 401
         # or invalid_grant), "reset" (carry the request out, then close the connection
-        # without an answer) or "kill" (carry it out and answer, then ``killed`` is set for
-        # the client side)
+        # without an answer), "kill" (carry it out and answer, then ``killed`` is set for
+        # the client side) or ("late", seconds): carry it out, answer that much later
         self.fault_at: Any = None
         self.killed = False
         self.base = ""
@@ -1232,6 +1233,14 @@ class _Handler(BaseHTTPRequestHandler):
         if getattr(self, "_reset", False):  # carried out, never answered
             self.close_connection = True
             return
+        if getattr(self, "_late", 0.0):  # carried out, answered after the client gave up
+            late, self._late = self._late, 0.0
+            time.sleep(late)
+            self.close_connection = True
+            try:
+                return self.send_raw(code, data, headers, ctype)
+            except OSError:  # the client hung up: nobody hears the answer
+                return
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -1275,6 +1284,7 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(action, int):
                 return self._injected(action, u.path)
             self._reset = action == "reset"
+            self._late = float(action[1]) if isinstance(action, tuple) else 0.0
             if action == "kill":
                 st.killed = True
             with st.lock:

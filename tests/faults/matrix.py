@@ -8,6 +8,9 @@ invite at most, every byte outside the block as people left it, every event writ
 If-Match, a documented exit code. Shared by tests/faults/ and benchmarks/fault_matrix.py;
 :class:`World` is Google's, ``tests/faults/ms_world.py`` has Microsoft's.
 
+"Timeout" is an answer that comes :data:`LATE` seconds after the request was carried out,
+with calsync's per-try timeout cut to :data:`TIMEOUT` for the matrix.
+
 "Killed" is simulated in-process: the fake carries the request out and answers, then the
 client's transport raises :class:`Killed` (a BaseException, as SIGKILL would leave no
 handler running) before calsync sees the answer.
@@ -29,7 +32,9 @@ from tests.conftest import SCENARIOS
 from tests.fakes.google import FakeGoogle
 from tests.helpers import SCENARIO_NOW, cli
 
-KINDS: tuple[int | str, ...] = (500, 503, 429, 412, "revoke", "reset", "kill")
+KINDS: tuple[int | str, ...] = (500, 503, 429, 412, "revoke", "reset", "kill", "timeout")
+TIMEOUT = 1.0  # calsync's per-try timeout in the matrix (20 s in real runs)
+LATE = TIMEOUT + 0.5  # a "timeout" cell's answer comes this late, after the request was carried out
 EXIT_OK = {0, 3, 4}  # documented: success, log in again, a calendar could not be processed
 NOTE = "\nNote typed by a person after the first run."
 LATER = "2026-05-06T12:00:00+02:00"  # the second phase: a week on, the next meetings are due
@@ -55,6 +60,7 @@ def client_hooks(fake: FakeGoogle) -> Iterator[list[float]]:
 
     slept: list[float] = []
     real_request, real_sleep = httplib2.Http.request, RetryPolicy.sleep
+    real_init = RetryPolicy.__init__
 
     def request(self: Any, *args: Any, **kw: Any) -> Any:
         answer = real_request(self, *args, **kw)
@@ -65,11 +71,26 @@ def client_hooks(fake: FakeGoogle) -> Iterator[list[float]]:
 
     httplib2.Http.request = request  # type: ignore[method-assign]
     RetryPolicy.sleep = lambda self, seconds: slept.append(seconds)  # type: ignore[method-assign]
+    RetryPolicy.__init__ = short_timeout(real_init)  # type: ignore[method-assign]
     try:
         yield slept
     finally:
         httplib2.Http.request = real_request  # type: ignore[method-assign]
         RetryPolicy.sleep = real_sleep  # type: ignore[method-assign]
+        RetryPolicy.__init__ = real_init  # type: ignore[method-assign]
+
+
+def short_timeout(real_init: Any) -> Any:
+    """RetryPolicy with the matrix's per-try timeout, so a timeout cell takes a second."""
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        real_init(self, *args, **kw)
+        self.timeout = TIMEOUT
+    return init
+
+
+def fault(kind: int | str) -> int | str | tuple[str, float]:
+    """What the fakes' hook answers for a kind: "timeout" is an answer later than TIMEOUT."""
+    return ("late", LATE) if kind == "timeout" else kind
 
 
 class World:
@@ -201,8 +222,8 @@ def cell(folder: Path, want: dict[str, Any], phase: int, index: int, kind: int |
          make: Make = World) -> list[str]:
     w = make(folder)
     try:
-        def hit(i: int, method: str, path: str) -> int | str | None:
-            return kind if i == index else None
+        def hit(i: int, method: str, path: str) -> int | str | tuple[str, float] | None:
+            return fault(kind) if i == index else None
 
         if phase == 2:
             assert w.run() == 0

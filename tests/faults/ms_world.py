@@ -19,7 +19,7 @@ from calsync import agenda
 from calsync.model import Body
 from tests.conftest import SCENARIOS
 from tests.fakes.microsoft import FakeMicrosoft, make_tls
-from tests.faults.matrix import NOTE, Killed, World
+from tests.faults.matrix import NOTE, Killed, World, short_timeout
 
 
 @cache
@@ -40,6 +40,7 @@ def ms_hooks(fake: FakeMicrosoft) -> Iterator[None]:
     from calsync.providers.retry import RetryPolicy
 
     real_send, real_rsend, real_sleep = httpx.Client.send, requests.Session.send, RetryPolicy.sleep
+    real_init = RetryPolicy.__init__
 
     def killing(real: Any) -> Any:
         def send(self: Any, *args: Any, **kw: Any) -> Any:
@@ -53,12 +54,14 @@ def ms_hooks(fake: FakeMicrosoft) -> Iterator[None]:
     httpx.Client.send = killing(real_send)  # type: ignore[method-assign]
     requests.Session.send = killing(real_rsend)  # type: ignore[method-assign]
     RetryPolicy.sleep = lambda self, seconds: None  # type: ignore[method-assign]
+    RetryPolicy.__init__ = short_timeout(real_init)  # type: ignore[method-assign]
     try:
         yield
     finally:
         httpx.Client.send = real_send  # type: ignore[method-assign]
         requests.Session.send = real_rsend  # type: ignore[method-assign]
         RetryPolicy.sleep = real_sleep  # type: ignore[method-assign]
+        RetryPolicy.__init__ = real_init  # type: ignore[method-assign]
 
 
 class MsWorld(World):

@@ -12,7 +12,7 @@ from tests.faults.ms_world import MsWorld
 
 
 def test_every_sampled_cell_converges(tmp_path: Path) -> None:
-    out = matrix(tmp_path, KINDS, stride=15, make=MsWorld)
+    out = matrix(tmp_path, KINDS, stride=20, make=MsWorld)
     print(f"\nMicrosoft fault matrix (sampled): {out.tried} cells tried, {out.converged} converged")
     assert out.tried >= 3 * len(KINDS)
     assert out.failures == [], "\n".join(out.failures or [])
