@@ -21,6 +21,8 @@ from tests.conftest import SCENARIOS
 from tests.fakes.microsoft import FakeMicrosoft, make_tls
 from tests.faults.matrix import NOTE, Killed, World, short_timeout
 
+_TRUST = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
 
 @cache
 def _tls(folder: str) -> tuple[Any, str]:
@@ -71,7 +73,8 @@ class MsWorld(World):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         ctx, ca = _tls(str(folder.parent))
-        for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        self._saved_env = {var: os.environ.get(var) for var in _TRUST + ("CALSYNC_HOME",)}
+        for var in _TRUST:
             os.environ[var] = ca
         os.environ["CALSYNC_HOME"] = str(folder / "home")
         fake = FakeMicrosoft(user_email="me@example.com", user_name="Me Owner").start(ctx)
@@ -88,6 +91,15 @@ class MsWorld(World):
         self.relogin()
         fake.log.clear()
         self.original = self.bodies()
+
+    def close(self) -> None:
+        """The fake stops; the trust settings go back (pip, for one, needs the real CAs)."""
+        self.fake.stop()
+        for var, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
 
     def hooks(self) -> Any:
         return ms_hooks(self.fake)
