@@ -13,7 +13,8 @@ the wrong place (it is retried once on a fresh read). Text is read back with Dri
 
 Only reads and revision-pinned writes are retried. ``files.create`` and
 ``permissions.create`` cannot be guarded, so they are sent once: a retry after a lost
-answer could make a second doc or send a second share email. The template goes in as a
+answer could make a second doc or send a second share email (nor does httplib2 resend them
+after a dropped connection: :mod:`calsync.providers.once_http`). The template goes in as a
 revision-pinned ``batchUpdate`` of a doc read empty, so it lands once however often it
 is tried, and a doc whose template write failed gets it on a later run. A share whose
 answer was lost is looked up (``permissions.list``) before it is sent again.

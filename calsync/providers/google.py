@@ -191,6 +191,7 @@ class Session:
         self._saved_token: str | None = None
         self._info: dict[str, Any] = {}
         self._http: Any = None
+        self._raw_http: Any = None  # the OnceHttp under the login
         self._services: dict[str, Any] = {}
 
     # -- credentials -------------------------------------------------------------------
@@ -271,12 +272,15 @@ class Session:
         from googleapiclient.discovery import build_from_document
         from googleapiclient.discovery_cache import get_static_doc
 
+        from calsync.providers.once_http import OnceHttp
+
         if self._http is None:
             # httplib2 would silently try a failed connection once more; calsync's own
             # retries (counted, bounded, named in the error) are the only ones
             httplib2.RETRIES = 1
+            self._raw_http = OnceHttp(timeout=self.retry.timeout)
             self._http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials(), http=httplib2.Http(timeout=self.retry.timeout)
+                self.credentials(), http=self._raw_http
             )
         raw = get_static_doc(api, version)
         if raw is None:  # pragma: no cover - shipped with the library
@@ -311,7 +315,7 @@ class Session:
         started = policy.clock()
         while True:
             try:
-                result = request.execute(num_retries=0)
+                result = self._send(request, once=not retry)
                 self.save()
                 if isinstance(result, str) and "alt=json" in str(request.uri):
                     # the client hands back what it could not parse (a proxy's login page)
@@ -365,6 +369,17 @@ class Session:
                 )
             policy.sleep(wait)
             slept += wait
+
+    def _send(self, request: Any, *, once: bool) -> Any:
+        """One try of ``request``; ``once``: never sent a second time by httplib2 either."""
+        raw = self._raw_http
+        if raw is not None:
+            raw.once = once
+        try:
+            return request.execute(num_retries=0)
+        finally:
+            if raw is not None:
+                raw.once = False
 
     def auth_error(self, exc: Exception) -> AuthError:
         text = str(exc.args[0]) if exc.args else ""

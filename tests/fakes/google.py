@@ -24,6 +24,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -238,8 +239,9 @@ class FakeGoogle:
         # Fault matrix hook: called with (request index, method, path) for every request;
         # returns None, an error status to answer instead, "reset" (carry the request out,
         # then close the connection unanswered), "revoke" (every login revoked, then 401)
-        # or "kill" (carry it out and answer, then ``killed`` is set for the client side).
-        self.fault_at: Callable[[int, str, str], int | str | None] | None = None
+        # or "kill" (carry it out and answer, then ``killed`` is set for the client side),
+        # or ("late", seconds): carry it out, answer that much later (a read timeout).
+        self.fault_at: Callable[[int, str, str], int | str | tuple[str, float] | None] | None = None
         self.killed = False
         self.seq = 1000
         self.events: dict[str, dict[str, Any]] = {}
@@ -671,6 +673,14 @@ class _Handler(BaseHTTPRequestHandler):
         if getattr(self, "_reset", False):  # carried out, never answered
             self.close_connection = True
             return None
+        if getattr(self, "_late", 0.0):  # carried out, answered after the client gave up
+            late, self._late = self._late, 0.0
+            time.sleep(late)
+            self.close_connection = True
+            try:
+                return self._send(code, payload, headers, ctype)
+            except OSError:  # the client hung up: nobody hears the answer
+                return None
         if lost is not None and code < 300:
             return self._error(lost.status, lost.reason, lost.message, lost.headers)
         if isinstance(payload, bytes):
@@ -716,6 +726,7 @@ class _Handler(BaseHTTPRequestHandler):
                              "headers": req.headers, "body": body})
         self._lost: ApiError | None = None
         self._reset = False
+        self._late = 0.0
         try:
             with fake.lock:
                 action = fake.fault_at(len(fake.log) - 1, req.method, u.path) if fake.fault_at else None
@@ -727,6 +738,8 @@ class _Handler(BaseHTTPRequestHandler):
                 reason = {429: "rateLimitExceeded", 401: "authError", 412: "conditionNotMet"}
                 raise ApiError(action, reason.get(action, "backendError"), "Injected fault", hdrs)
             self._reset = action == "reset"
+            if isinstance(action, tuple) and action[0] == "late":
+                self._late = float(action[1])
             if action == "kill":
                 fake.killed = True
             if u.path in ("/auth", "/token"):

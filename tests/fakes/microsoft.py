@@ -41,6 +41,7 @@ import json
 import re
 import ssl
 import threading
+import time
 import urllib.parse
 import uuid
 import zipfile
@@ -216,6 +217,13 @@ class FakeMicrosoft:
         self.lock = threading.RLock()
         self.log: list[Logged] = []
         self.faults: list[Fault] = []
+        # the fault matrix's hook: called with (request index in ``log``, method, path), it
+        # returns None, a status to answer instead ("revoke": revoke every login, then 401
+        # or invalid_grant), "reset" (carry the request out, then close the connection
+        # without an answer), "kill" (carry it out and answer, then ``killed`` is set for
+        # the client side) or ("late", seconds): carry it out, answer that much later
+        self.fault_at: Any = None
+        self.killed = False
         self.base = ""
         self._counter = itertools.count(1)
         # identity
@@ -1222,6 +1230,17 @@ class _Handler(BaseHTTPRequestHandler):
         entry = getattr(self, "_entry", None)
         if entry is not None:  # before the client can see the answer
             entry.status = code
+        if getattr(self, "_reset", False):  # carried out, never answered
+            self.close_connection = True
+            return
+        if getattr(self, "_late", 0.0):  # carried out, answered after the client gave up
+            late, self._late = self._late, 0.0
+            time.sleep(late)
+            self.close_connection = True
+            try:
+                return self.send_raw(code, data, headers, ctype)
+            except OSError:  # the client hung up: nobody hears the answer
+                return
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -1256,6 +1275,18 @@ class _Handler(BaseHTTPRequestHandler):
 
                 time.sleep(st.latency)
             fault = None
+            self._reset = False
+            with st.lock:
+                action = st.fault_at(len(st.log) - 1, self.command, u.path) if st.fault_at else None
+            if action == "revoke":  # takes effect where a token is used or refreshed
+                st.revoke_all()
+                action = 401 if u.path.startswith("/v1.0/") or u.path.endswith("/token") else None
+            if isinstance(action, int):
+                return self._injected(action, u.path)
+            self._reset = action == "reset"
+            self._late = float(action[1]) if isinstance(action, tuple) else 0.0
+            if action == "kill":
+                st.killed = True
             with st.lock:
                 for f in st.faults:
                     if f.path in u.path and (f.method is None or f.method == self.command):
@@ -1288,6 +1319,19 @@ class _Handler(BaseHTTPRequestHandler):
                 st.in_flight -= 1
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _dispatch
+
+    def _injected(self, status: int, path: str) -> None:
+        """The matrix's fault, shaped as the identity platform or Graph would answer it."""
+        if not path.startswith("/v1.0/"):
+            error = "invalid_grant" if status in (400, 401) else "server_error"
+            description = (self.state.revoked_error if error == "invalid_grant"
+                           else "AADSTS90033: A transient error has occurred. Try again.")
+            return self.send_json(400 if error == "invalid_grant" else status,
+                                  {"error": error, "error_description": description})
+        code = {401: "InvalidAuthenticationToken", 412: "ErrorIrresolvableConflict",
+                429: "TooManyRequests", 503: "ServiceUnavailable"}.get(status, "generalException")
+        headers = {"Retry-After": "2"} if status in (429, 503) else {}
+        self.send_json(status, {"error": {"code": code, "message": "Injected fault"}}, headers)
 
 
 def make_tls() -> tuple[Any, ssl.SSLContext]:
