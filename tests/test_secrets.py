@@ -9,7 +9,9 @@ login files themselves is searched for every token the fake issued and the clien
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -60,6 +62,19 @@ def _out(r: Result) -> str:
 # --- Google ----------------------------------------------------------------------------------
 
 
+def _doctor(config: Path) -> list[str]:
+    """doctor refreshes the login for real: its text and JSON must not show a token either."""
+    out = []
+    for fmt in ("text", "json"):
+        r = cli("--config", config, "doctor", "--format", fmt)
+        assert r.exit_code in (0, 4), r.output  # 4: no timer installed in a test HOME
+        refreshed = r.stdout if fmt == "text" else "\n".join(
+            f"{'✓' if c['ok'] else '✗'} {c['name']}" for c in json.loads(r.stdout)["checks"])
+        assert re.search(r"^✓ login \S+ refresh", refreshed, re.M), r.output  # the token was used
+        out.append(_out(r))
+    return out
+
+
 def _google_config(fake: FakeGoogle, folder: Path) -> tuple[Path, Path]:
     fake.clients = {"cid.apps.googleusercontent.com": CLIENT_SECRET}
     fake.seed_ics((SCENARIOS / "core.ics").read_text(), ["me@example.com"], tz="Europe/Berlin")
@@ -92,6 +107,7 @@ def test_google_run_status_and_errors_never_show_a_secret(
         outputs.append(_out(r))
         secrets |= _google_secrets(fake_google)
     assert "wrote agenda" in outputs[1]  # the first run wrote agendas: the write paths ran
+    outputs += _doctor(config)
 
     token.chmod(0o644)
     r = cli("--config", config, "status", "--now", SCENARIO_NOW)
@@ -157,6 +173,7 @@ def test_microsoft_setup_run_status_and_errors_never_show_a_secret(
         outputs.append(_out(r))
         secrets |= _ms_secrets(graph)
     assert "wrote agenda" in outputs[2]
+    outputs += _doctor(config)
 
     token.chmod(0o604)
     r = cli("--config", config, "run", "--now", SCENARIO_NOW)
