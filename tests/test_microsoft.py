@@ -128,6 +128,27 @@ def test_setup_tenant_and_missing_client_id(fake_ms: FakeMicrosoft, trust_ca: Pa
     assert 'tenant = "contoso.example"' in config_text
 
 
+@pytest.mark.parametrize("name", ['name = "outlook"\n', ""])
+def test_setup_fills_in_an_entry_written_without_client_id(
+    fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path, name: str
+) -> None:
+    """A hand-written entry waiting for its ID gets it; no second entry of the same name."""
+    import tomllib
+
+    from calsync.config import load
+    from calsync.providers.microsoft_setup import setup
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[owner]\nemail = "me@example.com"\n\n[[calendars]]\nprovider = "ics"\n'
+                   f'path = "{tmp_path}"\n\n[[calendars]]\n{name}provider = "microsoft"\n'
+                   f'authority_url = "{fake_ms.base}"\n', encoding="utf-8")
+    setup(cfg, "cid-7", "organizations", browser=False, read_only=False, echo=lambda s: None)
+    cals = tomllib.loads(cfg.read_text(encoding="utf-8"))["calendars"]
+    assert [c["provider"] for c in cals] == ["ics", "microsoft"]
+    assert cals[1]["client_id"] == "cid-7"
+    assert len([c for c in load(cfg).calendars if c.provider == "microsoft"]) == 1  # it loads
+
+
 def test_browser_login(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
                        monkeypatch: pytest.MonkeyPatch) -> None:
     """--browser: msal's interactive flow; the 'browser' follows the fake's redirect."""

@@ -32,7 +32,17 @@ def _existing_entry(config_path: Path, client_id: str | None) -> dict[str, Any] 
     for c in entries:
         if client_id is None or c.get("client_id") == client_id:
             return dict(c)
-    return None
+    blank = [c for c in entries if not c.get("client_id")]  # written by hand, waiting for an ID
+    return dict(blank[0]) if blank else None
+
+
+def _match_keys(existing: dict[str, Any] | None) -> tuple[str, ...]:
+    """How to find the entry again in the file: by client ID, or by its name (or the lack of
+    one: two unnamed Microsoft entries would already clash) when it had no client ID yet;
+    matching by client ID there would append a second entry of the same name."""
+    if existing is None or existing.get("client_id"):
+        return ("provider", "client_id")
+    return ("provider", "name")
 
 
 def _has_owner(config_path: Path) -> bool:
@@ -109,7 +119,7 @@ def setup(
     username = str(claims.get("preferred_username") or claims.get("email") or "").lower()
     write_private(cal.token_file, cache.serialize())
     owner = username if username and not _has_owner(config_path) else None
-    upsert_calendar(config_path, entry, match_keys=("provider", "client_id"), owner_email=owner)
+    upsert_calendar(config_path, entry, match_keys=_match_keys(existing), owner_email=owner)
     mode = "read-only" if cal.read_only else "read-write"
     who = username or "your account"
     return (f"Logged in to Microsoft 365 as {who} ({mode}); calendar {cal.name!r} "
