@@ -36,14 +36,9 @@ def minutes(occ: Occurrence) -> float:
 
 
 def held_meetings(rel: Relationship, now: datetime, owner: tuple[str, ...]) -> list[Occurrence]:
-    """Meetings that happened: past, not cancelled or removed, nobody declined; by start."""
-    out: list[Occurrence] = []
-    for occ in rel.occurrences:
-        if occ.end > now or occ.cancelled or declined(occ, rel.counterpart, owner):
-            continue
-        if not out or occ.start != out[-1].start:  # two series at one instant: one meeting
-            out.append(occ)
-    return out
+    """Meetings that happened, by start: the occurrences behind the timeline's held marks
+    (so run reads the very twin that cadence counted)."""
+    return [occ for kind, occ in _fates(rel, now, owner) if kind is MarkKind.HELD]
 
 
 _RANK = {
@@ -78,16 +73,18 @@ def timeline(rel: Relationship, now: datetime, owner: tuple[str, ...]) -> list[M
     cancelled twin; between equal fates the longer, then the first by uid, so the
     result never depends on the order the provider listed them.
     """
+    return [Mark(occ.start, occ.end, kind, occ.series_id) for kind, occ in _fates(rel, now, owner)]
+
+
+def _fates(rel: Relationship, now: datetime, owner: tuple[str, ...]) -> list[tuple[MarkKind, Occurrence]]:
+    """One (fate, occurrence) per instant, by start: the rule ``timeline`` documents."""
     best: dict[datetime, tuple[MarkKind, Occurrence]] = {}
     for occ in rel.occurrences:
         kind = mark_kind(occ, rel, now, owner)
         seen = best.get(occ.start)
         if seen is None or _preference(kind, occ) < _preference(*seen):
             best[occ.start] = (kind, occ)
-    return [
-        Mark(occ.start, occ.end, kind, occ.series_id)
-        for _, (kind, occ) in sorted(best.items(), key=lambda kv: kv[0])
-    ]
+    return [best[start] for start in sorted(best)]
 
 
 PLAN_AHEAD = 4  # planned occurrences that describe the plan

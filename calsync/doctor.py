@@ -66,10 +66,12 @@ def _utcnow() -> datetime:
 
 
 def exit_code(checks: list[Check]) -> int:
-    failed = [c.code for c in checks if not c.ok]
-    if not failed:
-        return 0
-    return AuthError.exit_code if AuthError.exit_code in failed else max(failed)
+    """As the README says: a login problem (3) first, then the config (2), else 4."""
+    failed = {c.code for c in checks if not c.ok}
+    for code in (AuthError.exit_code, ConfigError.exit_code):
+        if code in failed:
+            return code
+    return max(failed, default=0)
 
 
 def as_text(checks: list[Check]) -> str:

@@ -106,7 +106,7 @@ def makeup(st: RelationshipStatus, config: Config, now: datetime,
     """Make-up slots when the pair's last planned meeting was skipped and nothing is
     planned within ``[rescue] rescue_within_days``; None otherwise."""
     within = timedelta(days=config.rescue.within_days)
-    lost = rescue.skipped(st.relationship, st.cadence, now, within, config.owner.emails)
+    lost = rescue.skipped(st.cadence, now, within)
     if lost is None:
         return None
     minutes = round(st.cadence.median_duration_min or config.policy.target_duration_min)

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from calsync.config import LANGUAGES, parse
+from calsync.config import LANGUAGES, PROVIDERS, parse
 from calsync.config_edit import _value as toml_value
 from calsync.errors import ConfigError
-
-PROVIDERS = ("ics", "google", "microsoft")
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from calsync.cadence import declined
 from calsync.hours import WorkingHours
-from calsync.model import Cadence, MarkKind, Occurrence, Relationship
+from calsync.model import Cadence, MarkKind, Occurrence, Response
 
 STEP = timedelta(minutes=30)
 
@@ -25,8 +24,7 @@ class Skipped:
     kind: MarkKind
 
 
-def skipped(rel: Relationship, cadence: Cadence, now: datetime,
-            within: timedelta, owner: tuple[str, ...]) -> Skipped | None:
+def skipped(cadence: Cadence, now: datetime, within: timedelta) -> Skipped | None:
     """The latest meeting skipped in the last ``within`` (or cancelled ahead inside it),
     when no held or live meeting with the person follows it within ``within`` of now."""
     lost = (MarkKind.CANCELLED, MarkKind.DECLINED, MarkKind.REMOVED)
@@ -35,10 +33,9 @@ def skipped(rel: Relationship, cadence: Cadence, now: datetime,
     if not recent:
         return None
     last = recent[-1]
-    for occ in rel.occurrences:
-        live = not occ.cancelled and not declined(occ, rel.counterpart, owner)
-        if live and occ.start > last.start and occ.start <= now + within:
-            return None  # held after it, or planned soon: nothing to rescue
+    live = (MarkKind.HELD, MarkKind.PLANNED)
+    if any(m.kind in live and last.start < m.start <= now + within for m in cadence.marks):
+        return None  # held after it, or planned soon: nothing to rescue
     return Skipped(last.start, last.kind)
 
 
@@ -50,7 +47,7 @@ def owner_busy(occurrences: list[Occurrence], owner: tuple[str, ...]) -> list[tu
         if occ.cancelled or occ.all_day:
             continue
         me = [a for a in occ.attendees if a.is_self or a.email in owner]
-        if me and all(a.response.value == "declined" for a in me):
+        if me and all(a.response is Response.DECLINED for a in me):
             continue
         busy.append((occ.start, occ.end))
     return sorted(busy)

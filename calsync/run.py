@@ -28,7 +28,7 @@ from calsync.cadence import figures, held_meetings, who
 from calsync.config import Config
 from calsync.docs.base import DocBackend, DocRef, DocRequest
 from calsync.docs.local import LocalDocs
-from calsync.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, survey
+from calsync.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, pulse_key, survey
 from calsync.errors import AuthError, CalsyncError, ConflictError, LockedError
 from calsync.model import Occurrence
 from calsync.paths import data_dir
@@ -270,7 +270,7 @@ def _relationship(
     target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days))
     if target is None:
         return None
-    key = f"{item.calendar.name}:{rel.counterpart}"
+    key = pulse_key(item.calendar.name, rel)
     doc_state = store.namespace("docs")
     doc: DocRef | None = None
     if not ctx.dry_run:  # a dry run creates nothing, not even the doc

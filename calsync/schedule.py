@@ -21,7 +21,6 @@ from calsync.errors import ConfigError, ScheduleError
 
 UNIT = "calsync"
 MARKER = "# calsync-schedule (remove with: calsync schedule remove)"
-DEFAULT_EVERY = "15m"
 
 
 @dataclass(frozen=True)

@@ -264,3 +264,15 @@ def test_run_lock_in_progress_and_stale(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert doctor.lock_check(path, lambda: datetime.now(UTC)).detail == "no run in progress"
+
+
+def test_exit_code_ranks_login_then_config_over_the_rest() -> None:
+    from calsync.doctor import Check, exit_code
+
+    ok, timer = Check("a", True, "fine"), Check("timer", False, "none", "calsync schedule install")
+    config = Check("config", False, "bad", "fix it", 2)
+    login = Check("login", False, "expired", "setup", 3)
+    assert exit_code([ok]) == 0
+    assert exit_code([ok, timer]) == 4
+    assert exit_code([timer, config]) == 2
+    assert exit_code([timer, config, login]) == 3

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -86,7 +86,6 @@ class Budget:
     window: tuple[datetime, datetime]
     steps: int = 0
     instances: int = 0
-    refused: list[str] = field(default_factory=list)
 
     def admit(self, loads: Sequence[Load]) -> str | None:
         steps = sum(x.steps for x in loads)

@@ -46,6 +46,7 @@ from calsync.model import (
 )
 from calsync.paths import require_private, write_private
 from calsync.providers.base import Splice, Window, WriteResult, WriteStatus
+from calsync.providers.ics_limits import SERIES_STEPS
 from calsync.providers.retry import RetryPolicy, host_of, retry_after, unreachable
 
 if TYPE_CHECKING:
@@ -440,7 +441,7 @@ def parse_offset_time(value: str | None) -> datetime | None:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-MAX_RECURRENCE_STEPS = 100_000  # a rule walked further than this is refused, not expanded
+MAX_RECURRENCE_STEPS = SERIES_STEPS  # a rule walked further than this is refused, not expanded
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
 
