@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from calsync.config import CalendarConfig, Config
-from calsync.errors import AuthError, CalsyncError, ConfigError
+from calsync.errors import AuthError, CalendarFileError, CalsyncError, ConfigError
 
 MAX_SKEW = timedelta(minutes=2)
 STALE_LOCK = timedelta(hours=1)  # a run holding the lock longer than this has hung
@@ -118,17 +118,19 @@ def calendar_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
 
 
 def ics_check(cal: CalendarConfig) -> Check:
+    from calsync.providers.ics import ics_files  # the rule the reader itself applies
+
     name = f"calendar {cal.name}"
     path = cal.path
     assert path is not None
+    try:
+        files = ics_files(path)
+    except CalendarFileError as exc:
+        fix = ("export your calendar there, or point `path` at the .ics file" if path.is_dir()
+               else "fix `path` in the config")
+        return Check(name, False, str(exc), fix)
     if path.is_dir():
-        files = [p for p in path.iterdir() if p.suffix.lower() == ".ics"]
-        if not files:
-            return Check(name, False, f"{path} holds no .ics files",
-                         "export your calendar there, or point `path` at the .ics file")
         return Check(name, True, f"{path} ({len(files)} .ics file{'s' * (len(files) != 1)})")
-    if not path.exists():
-        return Check(name, False, f"{path}: no such file or folder", "fix `path` in the config")
     if not os.access(path, os.R_OK):
         return Check(name, False, f"{path} is not readable", f"chmod u+r {path}")
     return Check(name, True, f"{path} is readable")

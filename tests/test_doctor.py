@@ -72,10 +72,12 @@ def test_empty_calendar_folder_and_missing_timer(tmp_path: Path, schedulers: Sch
     schedulers.systemd_down()
     folder = tmp_path / "empty"
     folder.mkdir()
+    (folder / "old.ics").mkdir()  # a folder named like a calendar is not one (as run reads it)
     code, out = lines(write_config(tmp_path, folder))
     assert code == 4
-    assert out["calendar empty"] == (f"✗ calendar empty: {folder} holds no .ics files — fix: export "
-                                     "your calendar there, or point `path` at the .ics file")
+    assert out["calendar empty"] == (f"✗ calendar empty: {folder}: a folder with no .ics files in it"
+                                     " — fix: export your calendar there, or point `path` at the"
+                                     " .ics file")
     assert out["timer"].endswith("— fix: run `calsync schedule install`")
     doc = json.loads(cli("--config", tmp_path / "config.toml", "doctor", "--format", "json").stdout)
     assert doc["ok"] is False

@@ -97,6 +97,24 @@ def parse_calendar(text: str, path: Path) -> icalendar.Calendar:
     return cal
 
 
+def ics_files(path: Path) -> list[Path]:
+    """The calendar files ``path`` names: itself, or the .ics files of a folder.
+
+    A folder without any is an error: a typo in ``path`` must not read as "no 1on1s".
+    """
+    if path.is_dir():
+        try:
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() == ".ics" and p.is_file())
+        except OSError as exc:
+            raise CalendarFileError(f"{path}: cannot list the folder: {exc.strerror or exc}") from None
+        if not found:
+            raise CalendarFileError(f"{path}: a folder with no .ics files in it")
+        return found
+    if not path.exists():
+        raise CalendarFileError(f"{path}: no such file or folder")
+    return [path]
+
+
 class IcsProvider:
     kind = "ics"
 
@@ -121,19 +139,7 @@ class IcsProvider:
         self.default_tz: tzinfo = _zone(owner.timezone) or datetime.now().astimezone().tzinfo  # type: ignore[assignment]
 
     def files(self) -> list[Path]:
-        if self.path.is_dir():
-            try:
-                found = sorted(p for p in self.path.iterdir()
-                               if p.suffix.lower() == ".ics" and p.is_file())
-            except OSError as exc:
-                raise CalendarFileError(
-                    f"{self.path}: cannot list the folder: {exc.strerror or exc}") from None
-            if not found:  # a typo in `path` must not read as "no 1on1s"
-                raise CalendarFileError(f"{self.path}: a folder with no .ics files in it")
-            return found
-        if not self.path.exists():
-            raise CalendarFileError(f"{self.path}: no such file or folder")
-        return [self.path]
+        return ics_files(self.path)
 
     def fetch(self, window: Window) -> FetchResult:
         result = FetchResult()
