@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import calendar, median_of, wall  # noqa: E402
 
+from calsync.app.engine import window  # noqa: E402
+from calsync.backends.base import Window  # noqa: E402
+from calsync.backends.google.calendar import GoogleProvider  # noqa: E402
 from calsync.config import load  # noqa: E402
-from calsync.engine import window  # noqa: E402
-from calsync.providers.base import Window  # noqa: E402
-from calsync.providers.google import GoogleProvider  # noqa: E402
-from calsync.state import MemoryState  # noqa: E402
+from calsync.core.state import MemoryState  # noqa: E402
 from tests.fakes.google import FakeGoogle, api_requests  # noqa: E402
 
 NOW = "2026-11-25T09:00:00+01:00"

@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic import calendar, median_of, wall  # noqa: E402
 
+from calsync.app.engine import window  # noqa: E402
+from calsync.backends.base import Window  # noqa: E402
+from calsync.backends.microsoft.calendar import MicrosoftProvider  # noqa: E402
+from calsync.backends.microsoft.setup import setup  # noqa: E402
 from calsync.config import load  # noqa: E402
-from calsync.engine import window  # noqa: E402
-from calsync.providers.base import Window  # noqa: E402
-from calsync.providers.microsoft import MicrosoftProvider  # noqa: E402
-from calsync.providers.microsoft_setup import setup  # noqa: E402
-from calsync.state import MemoryState  # noqa: E402
+from calsync.core.state import MemoryState  # noqa: E402
 from tests.fakes.microsoft import FakeMicrosoft, make_tls  # noqa: E402
 
 NOW = "2026-11-25T09:00:00+01:00"

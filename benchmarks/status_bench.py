@@ -54,7 +54,7 @@ def main() -> None:
         bare = [timed([sys.executable, "-c", "pass"], env) for _ in range(args.repeat)]
         probe = subprocess.run(
             [sys.executable, "-c",
-             "import sys; from calsync.cli import main\n"
+             "import sys; from calsync.cli.main import main\n"
              "try: main(['--help'])\nexcept SystemExit: pass\n"
              "print([m for m in ('googleapiclient','msal','httpx','icalendar') if m in sys.modules])"],
             capture_output=True, text=True, env=env).stdout.strip().splitlines()[-1]

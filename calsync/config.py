@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calsync.core.hours import WorkingHours, parse_hours
 from calsync.errors import ConfigError
-from calsync.hours import WorkingHours, parse_hours
 
 PROVIDERS = ("ics", "google", "microsoft")
 LANGUAGES = ("en", "ja")

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from calsync.backends.google.calendar import GoogleProvider
+from calsync.backends.retry import RetryPolicy
 from calsync.config import CalendarConfig, Owner
-from calsync.providers.google import GoogleProvider
-from calsync.providers.retry import RetryPolicy
-from calsync.state import MemoryState
+from calsync.core.state import MemoryState
 from tests.fakes.google import ALL_SCOPES, FakeGoogle
 
 __all__ = ["fake_google", "gcal", "GEnv", "Sleeps"]

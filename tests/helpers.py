@@ -8,7 +8,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from calsync.cli import main
+from calsync.cli.main import main
 
 SCENARIO_NOW = "2026-04-29T12:00:00+02:00"
 EXAMPLE_NOW = "2026-11-25T09:00:00+01:00"

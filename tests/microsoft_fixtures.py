@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from calsync.config import CalendarConfig, Owner, load
-from calsync.state import MemoryState
+from calsync.core.state import MemoryState
 from tests.fakes.microsoft import FakeMicrosoft, make_tls
 
 __all__ = ["ms_tls", "fake_ms", "trust_ca", "ms_env", "MsEnv", "no_sleep"]
@@ -69,7 +69,7 @@ class MsEnv:
         return load(self.config_path).owner
 
     def provider(self, now: datetime | None = None, **kw: Any) -> Any:
-        from calsync.providers.microsoft import MicrosoftProvider
+        from calsync.backends.microsoft.calendar import MicrosoftProvider
 
         kw.setdefault("sleep", self.sleeps)
         return MicrosoftProvider(self.calendar(), self.owner(), self.state,
@@ -91,7 +91,7 @@ def write_config(path: Path, fake: FakeMicrosoft, extra: str = "") -> None:
 def ms_env(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
            monkeypatch: pytest.MonkeyPatch, no_sleep: Sleeps) -> MsEnv:
     """A config with one Microsoft calendar, logged in through the device-code flow."""
-    from calsync.providers.microsoft_setup import setup
+    from calsync.backends.microsoft.setup import setup
 
     monkeypatch.setenv("CALSYNC_HOME", str(tmp_path / "home"))
     cfg = tmp_path / "config.toml"

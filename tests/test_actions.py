@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calsync.actions import ActionItem, html_to_text, parse, strip_since
+from calsync.core.actions import ActionItem, html_to_text, parse, strip_since
 
 
 def one(line: str) -> ActionItem:

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calsync import actions, agenda, questions
-from calsync.agenda import BEGIN, DOC_LOG_ANCHOR, END, AgendaInput, OpenItem, find_block, render, splice
-from calsync.model import Body
+from calsync.core import actions, agenda, questions
+from calsync.core.agenda import BEGIN, DOC_LOG_ANCHOR, END, AgendaInput, OpenItem, find_block, render, splice
+from calsync.core.model import Body
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -588,7 +588,7 @@ def test_question_depends_on_the_counterpart_not_on_case_or_spacing() -> None:
 
 def test_question_is_stable_across_processes() -> None:
     code = (
-        "from datetime import date; from calsync.agenda import question; "
+        "from datetime import date; from calsync.core.agenda import question; "
         "print(question('alice@example.com', date(2026, 11, 26), 'en'))"
     )
     outs = set()

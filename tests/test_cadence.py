@@ -1,4 +1,4 @@
-"""calsync.cadence on hand-built relationships: one test per rule and per edge (issue 8)."""
+"""calsync.core.cadence on hand-built relationships: one test per rule and per edge (issue 8)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calsync.cadence import analyse
 from calsync.config import Policy
-from calsync.model import Attendee, Cadence, Label, MarkKind, Occurrence, Relationship, Response, Status
+from calsync.core.cadence import analyse
+from calsync.core.model import Attendee, Cadence, Label, MarkKind, Occurrence, Relationship, Response, Status
 
 OWNER = ("mgr@example.com",)
 REP = "rep@example.com"

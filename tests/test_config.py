@@ -115,7 +115,7 @@ def test_doc_url_template_placeholders_are_checked(tmp_path: Path) -> None:
 
 
 def test_failure_names_the_calendar_once() -> None:
-    from calsync.engine import Failure
+    from calsync.app.engine import Failure
     from calsync.errors import AuthError
 
     assert str(Failure("work", AuthError("work: login expired"))) == "work: login expired"

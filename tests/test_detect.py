@@ -1,4 +1,4 @@
-"""calsync.detect on hand-built occurrences: who counts as the other person, and when."""
+"""calsync.core.detect on hand-built occurrences: who counts as the other person, and when."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from calsync.config import Detection
-from calsync.detect import detect
-from calsync.model import Attendee, AttendeeKind, Occurrence
+from calsync.core.detect import detect
+from calsync.core.model import Attendee, AttendeeKind, Occurrence
 
 OWNER = ("mgr@example.com",)
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from calsync import doctor
-from calsync.schedule import MARKER
+from calsync.app import doctor
+from calsync.app.schedule import MARKER
 from tests.fakes.google import FakeGoogle
 from tests.google_fixtures import *  # noqa: F403
 from tests.google_fixtures import GEnv
@@ -269,7 +269,7 @@ def test_run_lock_in_progress_and_stale(tmp_path: Path) -> None:
 
 
 def test_exit_code_ranks_login_then_config_over_the_rest() -> None:
-    from calsync.doctor import Check, exit_code
+    from calsync.app.doctor import Check, exit_code
 
     ok, timer = Check("a", True, "fine"), Check("timer", False, "none", "calsync schedule install")
     config = Check("config", False, "bad", "fix it", 2)

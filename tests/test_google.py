@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from calsync.backends.base import Window, WriteStatus
+from calsync.backends.google.calendar import TAG_KEY
 from calsync.config import Owner
+from calsync.core.model import AttendeeKind, Body, Occurrence, Response, Status
+from calsync.core.state import MemoryState
 from calsync.errors import AuthError, ProviderError
-from calsync.model import AttendeeKind, Body, Occurrence, Response, Status
-from calsync.providers.base import Window, WriteStatus
-from calsync.providers.google import TAG_KEY
-from calsync.state import MemoryState
 from tests.fakes.google import FakeGoogle, api_requests
 from tests.google_fixtures import *  # noqa: F403
 from tests.google_fixtures import GEnv
@@ -505,8 +505,8 @@ def test_reset_or_silent_server_names_host_and_ends_in_bounded_time(
     wait, and one line saying which host, what happened, how often and how long."""
     import time
 
-    from calsync.providers.google import GoogleProvider
-    from calsync.providers.retry import RetryPolicy
+    from calsync.backends.google.calendar import GoogleProvider
+    from calsync.backends.retry import RetryPolicy
     from tests.fakes import BadServer
 
     with BadServer(mode) as bad:

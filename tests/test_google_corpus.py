@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from calsync.backends.base import Window
+from calsync.backends.local.calendar import IcsProvider
 from calsync.config import CalendarConfig, Owner
-from calsync.model import Occurrence
-from calsync.providers.base import Window
-from calsync.providers.ics import IcsProvider
+from calsync.core.model import Occurrence
 from tests.conftest import corpus_files
 from tests.google_fixtures import *  # noqa: F403
 from tests.google_fixtures import GEnv

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from calsync.docs.base import DocRequest
-from calsync.docs.gdoc import LOG_HEADING
+from calsync.backends.base import Window, WriteStatus
+from calsync.backends.docs_base import DocRequest
+from calsync.backends.google.docs import LOG_HEADING
+from calsync.core.model import Body
+from calsync.core.state import MemoryState
 from calsync.errors import AuthError, ForbiddenError, ProviderError
-from calsync.model import Body
-from calsync.providers.base import Window, WriteStatus
-from calsync.state import MemoryState
 from tests.fakes.google import FakeGoogle, api_requests, schema_errors
 from tests.google_fixtures import *  # noqa: F403
 from tests.google_fixtures import GEnv

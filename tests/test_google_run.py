@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from calsync.providers.google import TAG_KEY
+from calsync.backends.google.calendar import TAG_KEY
 from tests.fakes.google import CANCELLED_INSTANCE_FIELDS, FakeGoogle, api_requests
 from tests.google_fixtures import *  # noqa: F403
 from tests.helpers import SCENARIO_NOW, assert_private_state, cli
@@ -216,7 +216,7 @@ def test_state_keeps_no_invite_text_and_is_private(fake_google: FakeGoogle, tmp_
                                                    calsync_home: Path) -> None:
     """Invite bodies hold Teams passcodes and people's notes: the state database keeps
     none of it (only checklist lines and calsync's block), in the db or its -wal."""
-    from calsync.store import Store
+    from calsync.app.store import Store
 
     config = setup_calendar(fake_google, tmp_path)
     sams = [e for e in fake_google.events.values()
@@ -243,7 +243,7 @@ def test_state_keeps_no_invite_text_and_is_private(fake_google: FakeGoogle, tmp_
     # the invite itself still holds every word, and the item was carried over
     stored = [fake_google.events[e["id"]]["description"] for e in sams]
     assert all(PASSCODE in d and NOTE in d for d in stored)
-    from calsync.agenda import BEGIN, find_block
+    from calsync.core.agenda import BEGIN, find_block
 
     written = [d for d in stored if BEGIN in d]
     assert len(written) == 1

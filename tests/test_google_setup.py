@@ -90,7 +90,7 @@ def test_setup_headless_end_to_end(fake_google: FakeGoogle, tmp_path: Path,
 
 def test_setup_read_only_creates_a_config(fake_google: FakeGoogle, tmp_path: Path,
                                           browser: list[str], calsync_home: Path) -> None:
-    from calsync.providers.google_setup import setup
+    from calsync.backends.google.setup import setup
 
     fake_google.consent_user = "boss@example.com"
     config = tmp_path / "new" / "config.toml"
@@ -109,7 +109,7 @@ def test_setup_read_only_creates_a_config(fake_google: FakeGoogle, tmp_path: Pat
 def test_setup_creates_missing_config_with_owner_from_primary(
         fake_google: FakeGoogle, tmp_path: Path, browser: list[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from calsync.providers import google_setup
+    from calsync.backends.google import setup as google_setup
 
     fake_google.consent_user = "ann@example.com"
     config = tmp_path / "cfg" / "config.toml"
@@ -195,7 +195,7 @@ def test_scenarios_give_the_same_status_through_google(fake_google: FakeGoogle,
 
 def test_setup_keeps_a_relative_token_file(fake_google: FakeGoogle, tmp_path: Path,
                                            browser: list[str]) -> None:
-    from calsync.providers.google_setup import setup
+    from calsync.backends.google.setup import setup
 
     fake_google.consent_user = "me@example.com"
     config = tmp_path / "config.toml"

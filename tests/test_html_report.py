@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync import html_report
-from calsync.cadence import analyse
+from calsync.app import html_report
+from calsync.app.engine import CalendarSurvey, RelationshipStatus, Report
 from calsync.config import Policy, load
-from calsync.engine import CalendarSurvey, RelationshipStatus, Report
-from calsync.model import Attendee, FetchResult, Occurrence, Relationship
+from calsync.core.cadence import analyse
+from calsync.core.model import Attendee, FetchResult, Occurrence, Relationship
 from tests.conftest import EXAMPLES, SCENARIOS
 from tests.helpers import EXAMPLE_NOW, SCENARIO_NOW, by_counterpart, cli, status_json
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from calsync.backends.base import Window
+from calsync.backends.local.calendar import IcsProvider
 from calsync.config import CalendarConfig, Owner
+from calsync.core.model import Status
 from calsync.errors import CalendarFileError
-from calsync.model import Status
-from calsync.providers.base import Window
-from calsync.providers.ics import IcsProvider
 from tests.conftest import corpus_files
 
 UTC = UTC

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from calsync.backends.base import Window, WriteStatus
+from calsync.backends.local.calendar import IcsProvider
 from calsync.config import CalendarConfig, Owner
+from calsync.core.model import Body, Occurrence
 from calsync.errors import CalendarFileError
-from calsync.model import Body, Occurrence
-from calsync.providers.base import Window, WriteStatus
-from calsync.providers.ics import IcsProvider
 from tests.conftest import EXAMPLES
 
 BERLIN = ZoneInfo("Europe/Berlin")

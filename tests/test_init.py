@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calsync import init
+from calsync.app import init
 from calsync.config import load
 from tests.helpers import cli
 
@@ -133,7 +133,7 @@ def test_prompts_on_a_real_terminal(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     master, slave = os.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from calsync.cli import main; main(prog_name='calsync')",
+        [sys.executable, "-c", "from calsync.cli.main import main; main(prog_name='calsync')",
          "--config", str(config), "init"],
         stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TZ": "Europe/Berlin"},
     )

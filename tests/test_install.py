@@ -21,7 +21,7 @@ class Blocked:
             raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         return None
 sys.meta_path.insert(0, Blocked())
-from calsync.cli import main
+from calsync.cli.main import main
 main({args!r}, prog_name="calsync")
 """
 
@@ -75,7 +75,7 @@ def test_a_run_on_google_without_the_client_library_is_one_line(tmp_path: Path) 
 
 
 def test_a_missing_module_of_calsync_itself_keeps_its_traceback() -> None:
-    from calsync.install import missing_library
+    from calsync.app.install import missing_library
 
     assert missing_library(ModuleNotFoundError("x", name="calsync.nothing")) is None
     error = missing_library(ModuleNotFoundError("x", name="httpx._client"), python="/p y/python")

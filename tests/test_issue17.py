@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil import rrule
 
+from calsync.backends.base import Window, WriteStatus
+from calsync.backends.local.calendar import IcsProvider
+from calsync.backends.microsoft.calendar import expand_recurrence, zone
 from calsync.config import CalendarConfig, Detection, Owner
-from calsync.detect import detect
-from calsync.model import Body, Occurrence
-from calsync.providers.base import Window, WriteStatus
-from calsync.providers.ics import IcsProvider
-from calsync.providers.ics_limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
-from calsync.providers.microsoft import expand_recurrence, zone
+from calsync.core.detect import detect
+from calsync.core.model import Body, Occurrence
+from calsync.ical.limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
 from tests.conftest import EXAMPLES
 from tests.helpers import cli, status_json, write_config
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from calsync.agenda import DOC_LOG_ANCHOR
-from calsync.docs.base import DocRequest
-from calsync.docs.local import LocalDocs
+from calsync.backends.docs_base import DocRequest
+from calsync.backends.local.docs import LocalDocs
+from calsync.core.agenda import DOC_LOG_ANCHOR
 
 
 def request(email: str, template: str = f"# doc\n{DOC_LOG_ANCHOR}\n") -> DocRequest:

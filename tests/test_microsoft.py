@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from calsync.errors import AuthError, ProviderError
-from calsync.model import AttendeeKind, Body, Response, Status
-from calsync.providers.base import Window, WriteStatus
-from calsync.providers.microsoft import (
+from calsync.backends.base import Window, WriteStatus
+from calsync.backends.microsoft.calendar import (
     Graph,
     GraphError,
     expand_recurrence,
     parse_graph_time,
     zone,
 )
+from calsync.core.model import AttendeeKind, Body, Response, Status
+from calsync.errors import AuthError, ProviderError
 from tests.fakes.microsoft import TEAMS_BODY, TEAMS_JOIN_URL, FakeMicrosoft, Fault
 from tests.microsoft_fixtures import *  # noqa: F403
 from tests.microsoft_fixtures import MsEnv, write_config
@@ -66,8 +66,8 @@ def graph_calls(fake: FakeMicrosoft) -> list[str]:
 
 def test_setup_device_code_end_to_end(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from calsync.backends.microsoft.setup import setup
     from calsync.config import load
-    from calsync.providers.microsoft_setup import setup
 
     monkeypatch.setenv("CALSYNC_HOME", str(tmp_path / "home"))
     cfg = tmp_path / "config.toml"
@@ -112,8 +112,8 @@ def test_setup_device_code_end_to_end(fake_ms: FakeMicrosoft, trust_ca: Path, tm
 
 def test_setup_tenant_and_missing_client_id(fake_ms: FakeMicrosoft, trust_ca: Path,
                                          tmp_path: Path) -> None:
+    from calsync.backends.microsoft.setup import setup
     from calsync.errors import ConfigError
-    from calsync.providers.microsoft_setup import setup
 
     cfg = tmp_path / "new" / "config.toml"
     with pytest.raises(ConfigError, match="--client-id"):
@@ -135,8 +135,8 @@ def test_setup_fills_in_an_entry_written_without_client_id(
     """A hand-written entry waiting for its ID gets it; no second entry of the same name."""
     import tomllib
 
+    from calsync.backends.microsoft.setup import setup
     from calsync.config import load
-    from calsync.providers.microsoft_setup import setup
 
     cfg = tmp_path / "config.toml"
     cfg.write_text('[owner]\nemail = "me@example.com"\n\n[[calendars]]\nprovider = "ics"\n'
@@ -156,7 +156,7 @@ def test_browser_login(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
 
     import httpx
 
-    from calsync.providers.microsoft_setup import setup
+    from calsync.backends.microsoft.setup import setup
 
     def browse(url: str, *a: object, **k: object) -> bool:
         def go() -> None:
@@ -250,9 +250,9 @@ def test_expired_after_inactivity_names_the_cause(ms_env: MsEnv) -> None:
 
 
 def test_not_logged_in(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path) -> None:
+    from calsync.backends.microsoft.calendar import MicrosoftProvider
     from calsync.config import load
-    from calsync.providers.microsoft import MicrosoftProvider
-    from calsync.state import MemoryState
+    from calsync.core.state import MemoryState
 
     cfg = tmp_path / "c.toml"
     write_config(cfg, fake_ms)
@@ -386,7 +386,7 @@ def test_series_split_keeps_history_without_ghosts(ms_env: MsEnv) -> None:
 
 
 def test_paging_and_masters_fetched_only_when_missing(ms_env: MsEnv, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import calsync.providers.microsoft as ms
+    import calsync.backends.microsoft.calendar as ms
 
     monkeypatch.setattr(ms, "PAGE_SIZE", 5)
     for i in range(4):
@@ -407,8 +407,8 @@ def test_paging_and_masters_fetched_only_when_missing(ms_env: MsEnv, monkeypatch
 
 def test_named_calendar(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from calsync.providers.microsoft_setup import setup
-    from calsync.state import MemoryState
+    from calsync.backends.microsoft.setup import setup
+    from calsync.core.state import MemoryState
 
     fake_ms.calendars["AAMkTeam"] = "1on1s"
     cfg = tmp_path / "config.toml"
@@ -428,7 +428,7 @@ def test_named_calendar(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
     fake_ms.forget_delta_tokens()
     fake_ms.log.clear()
     env.state.data.clear()
-    import calsync.providers.microsoft as ms
+    import calsync.backends.microsoft.calendar as ms
 
     ms.PAGE_SIZE, old = 5, ms.PAGE_SIZE
     try:
@@ -755,8 +755,8 @@ def test_no_etag_no_write(ms_env: MsEnv) -> None:
 
 
 def _named_calendar_env(fake_ms: FakeMicrosoft, tmp_path: Path) -> MsEnv:
-    from calsync.providers.microsoft_setup import setup
-    from calsync.state import MemoryState
+    from calsync.backends.microsoft.setup import setup
+    from calsync.core.state import MemoryState
 
     fake_ms.calendars["AAMkTeam"] = "1on1s"
     cfg = tmp_path / "config.toml"
@@ -850,8 +850,8 @@ def test_setup_again_as_another_user_replaces_the_login(
         fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Setup as A, then setup again as B: the run uses B, not A's cached login."""
-    from calsync.providers.microsoft_setup import setup
-    from calsync.state import MemoryState
+    from calsync.backends.microsoft.setup import setup
+    from calsync.core.state import MemoryState
 
     monkeypatch.setenv("CALSYNC_HOME", str(tmp_path / "home"))
     cfg = tmp_path / "config.toml"
@@ -889,8 +889,8 @@ def test_reset_or_silent_graph_names_host_and_ends_in_bounded_time(
     import dataclasses
     import time
 
-    from calsync.providers.microsoft import MicrosoftProvider
-    from calsync.providers.retry import RetryPolicy
+    from calsync.backends.microsoft.calendar import MicrosoftProvider
+    from calsync.backends.retry import RetryPolicy
     from tests.fakes import BadServer
 
     with BadServer(mode) as bad:

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from calsync.backends.base import Window
+from calsync.backends.local.calendar import IcsProvider
 from calsync.config import CalendarConfig, Owner, load
-from calsync.model import Occurrence
-from calsync.providers.base import Window
-from calsync.providers.ics import IcsProvider
-from calsync.state import MemoryState
+from calsync.core.model import Occurrence
+from calsync.core.state import MemoryState
 from tests.conftest import corpus_files
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
@@ -75,7 +75,7 @@ def key(o: Occurrence) -> tuple[str, bool, str]:
 def graph_login(ms_tls: Any, tmp_path_factory: pytest.TempPathFactory,  # noqa: F811
                 ) -> Iterator[tuple[FakeMicrosoft, Path]]:
     """One fake and one login for the module: each test loads its own calendar into it."""
-    from calsync.providers.microsoft_setup import setup
+    from calsync.backends.microsoft.setup import setup
 
     ca_file = str(ms_tls[2])
     saved = {v: os.environ.get(v) for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
@@ -110,7 +110,7 @@ def test_corpus_file_reads_the_same_through_graph(
     path: Path, graph_login: tuple[FakeMicrosoft, Path], trust_ca: Path,  # noqa: F811
      # noqa: F811
 ) -> None:
-    from calsync.providers.microsoft import MicrosoftProvider
+    from calsync.backends.microsoft.calendar import MicrosoftProvider
 
     fake, cfg = graph_login
     with fake.lock:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import calsync.docs.onedrive as onedrive
-from calsync.docs.base import DocRequest
-from calsync.docs.onedrive import LOG_HEADING, OneDriveDocs, build_docx, docx_text
+import calsync.backends.microsoft.docs as onedrive
+from calsync.backends.docs_base import DocRequest
+from calsync.backends.microsoft.docs import LOG_HEADING, OneDriveDocs, build_docx, docx_text
 from calsync.errors import ForbiddenError
 from tests.microsoft_fixtures import *  # noqa: F403
 from tests.microsoft_fixtures import MsEnv
@@ -243,7 +243,7 @@ def test_refused_share_keeps_the_doc_warns_and_asks_again_after_a_week(ms_env: M
 
 
 def test_fake_invite_validates_its_body(ms_env: MsEnv) -> None:
-    from calsync.providers.microsoft import GraphError
+    from calsync.backends.microsoft.calendar import GraphError
 
     ref = backend(ms_env).ensure(REQ)
     graph = ms_env.provider().graph

@@ -19,7 +19,7 @@ from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
 @pytest.fixture
 def outlook(ms_tls: Any, trust_ca: Path,  # noqa: F811
             tmp_path: Path) -> Iterator[tuple[FakeMicrosoft, Path]]:
-    from calsync.providers.microsoft_setup import setup
+    from calsync.backends.microsoft.setup import setup
 
     fake = FakeMicrosoft(user_email="me@example.com", user_name="Me Owner").start(ms_tls[1])
     fake.seed_ics((SCENARIOS / "core.ics").read_text(encoding="utf-8"),
@@ -67,7 +67,7 @@ def test_run_writes_agendas_and_docs_then_stays_quiet(outlook: tuple[FakeMicroso
     assert not any(any(a["emailAddress"]["address"] == "boss@example.com"
                        for a in fake.events[i]["attendees"]) for i in written)
     # Sam's Teams meeting: the block went in, the join block is byte for byte intact
-    from calsync.agenda import find_block
+    from calsync.core.agenda import find_block
 
     stored = fake.events[sam]["body"]["content"]
     span = find_block(stored, html=True)
@@ -164,8 +164,8 @@ def test_state_keeps_no_invite_text_and_is_private(outlook: tuple[FakeMicrosoft,
                                                    calsync_home: Path) -> None:
     """The Teams join block (passcode, meeting id) and people's notes stay out of the
     state database and its -wal; checklist lines and calsync's block are all it keeps."""
-    from calsync.agenda import BEGIN, find_block
-    from calsync.store import Store
+    from calsync.app.store import Store
+    from calsync.core.agenda import BEGIN, find_block
 
     fake, cfg = outlook
     note = "<p>private note: Sam is thinking of leaving</p><p>- [ ] Sam: draft the plan</p>"

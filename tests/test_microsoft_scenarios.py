@@ -28,7 +28,7 @@ def scenario_fake(ms_tls: Any) -> Iterator[FakeMicrosoft]:  # noqa: F811
 
 
 def graph_config(tmp_path: Path, fake: FakeMicrosoft) -> Path:
-    from calsync.providers.microsoft_setup import setup
+    from calsync.backends.microsoft.setup import setup
 
     cfg = tmp_path / "graph.toml"
     cfg.write_text(

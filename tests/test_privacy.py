@@ -1,4 +1,4 @@
-"""What calsync keeps of a description (calsync.privacy) and the state files' modes."""
+"""What calsync keeps of a description (calsync.core.privacy) and the state files' modes."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync import actions, agenda
-from calsync.model import Body
-from calsync.privacy import keepable
-from calsync.store import Store
+from calsync.app.store import Store
+from calsync.core import actions, agenda
+from calsync.core.model import Body
+from calsync.core.privacy import keepable
 from tests.fakes.microsoft import TEAMS_BODY
 
 SECRET = "Passcode: Zq7Hd3"

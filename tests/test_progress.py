@@ -6,10 +6,10 @@ import io
 import shutil
 from pathlib import Path
 
-from calsync import progress
+from calsync.app import progress
+from calsync.app.run import run
+from calsync.app.store import Store
 from calsync.config import load
-from calsync.run import run
-from calsync.store import Store
 from tests.conftest import EXAMPLES
 from tests.helpers import EXAMPLE_NOW, cli
 

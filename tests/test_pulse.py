@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync import agenda, pulse
-from calsync.docs.base import DocRequest
-from calsync.docs.onedrive import OneDriveDocs
-from calsync.state import MemoryState
+from calsync.backends.docs_base import DocRequest
+from calsync.backends.microsoft.docs import OneDriveDocs
+from calsync.core import agenda, pulse
+from calsync.core.state import MemoryState
 from tests.conftest import EXAMPLES
 from tests.google_fixtures import *  # noqa: F403
 from tests.google_fixtures import GEnv

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync.hours import WorkingHours, parse_hours
-from calsync.rescue import slots
+from calsync.core.hours import WorkingHours, parse_hours
+from calsync.core.rescue import slots
 from tests.helpers import by_counterpart, cli, status_json
 
 BERLIN = ZoneInfo("Europe/Berlin")

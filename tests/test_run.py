@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync import agenda
+from calsync.backends.base import Window
+from calsync.backends.local.calendar import IcsProvider
 from calsync.config import load
-from calsync.model import Occurrence
-from calsync.providers.base import Window
-from calsync.providers.ics import IcsProvider
+from calsync.core import agenda
+from calsync.core.model import Occurrence
 from tests.conftest import CORPUS, EXAMPLES, corpus_files
 from tests.helpers import EXAMPLE_NOW, cli
 
@@ -174,7 +174,7 @@ def test_human_edit_outside_block_survives_rewrite(example: Path) -> None:
 
 _CRASH = """
 import importlib, os, sys
-from calsync.cli import main
+from calsync.cli.main import main
 module, attr, when, nth = sys.argv[1:5]
 owner = importlib.import_module(module)
 *path, name = attr.split(".")
@@ -195,13 +195,13 @@ main(sys.argv[5:])
 
 # Every step a run writes at, killed just before or just after it.
 _CRASH_POINTS = [
-    ("calsync.docs.local", "_write", "after", 1),  # doc created, nothing else
-    ("calsync.docs.local", "_write", "after", 2),  # doc section added, invite not yet
-    ("calsync.providers.ics_write", "_replace", "before", 1),
+    ("calsync.backends.local.docs", "_write", "after", 1),  # doc created, nothing else
+    ("calsync.backends.local.docs", "_write", "after", 2),  # doc section added, invite not yet
+    ("calsync.ical.edit", "_replace", "before", 1),
     ("os", "replace", "before", 1),  # temp file written, not yet renamed
-    ("calsync.providers.ics_write", "_replace", "after", 1),  # invite written, not recorded
-    ("calsync.store", "Store.record_write", "after", 1),
-    ("calsync.providers.ics_write", "_replace", "after", 2),  # second relationship
+    ("calsync.ical.edit", "_replace", "after", 1),  # invite written, not recorded
+    ("calsync.app.store", "Store.record_write", "after", 1),
+    ("calsync.ical.edit", "_replace", "after", 2),  # second relationship
 ]
 
 
@@ -236,8 +236,8 @@ def test_interrupted_run_converges(example: Path, tmp_path: Path,
 
 
 def test_lock_makes_a_second_run_exit(example: Path) -> None:
+    from calsync.app.run import run_lock
     from calsync.paths import data_dir
-    from calsync.run import run_lock
 
     with run_lock(data_dir() / "run.lock"):
         code, out, err = run(example)

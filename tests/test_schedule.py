@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from calsync import schedule
+from calsync.app import schedule
 from tests.helpers import cli
 from tests.schedulers import Schedulers, schedulers
 

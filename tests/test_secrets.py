@@ -151,7 +151,7 @@ def _ms_secrets(fake: FakeMicrosoft) -> set[str]:
 def test_microsoft_setup_run_status_and_errors_never_show_a_secret(
     graph: FakeMicrosoft, trust_ca: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture,  # noqa: F811
 ) -> None:
-    from calsync.providers.microsoft_setup import setup
+    from calsync.backends.microsoft.setup import setup
 
     caplog.set_level(logging.DEBUG)
     token = tmp_path / "tokens" / "ms.json"

@@ -6,7 +6,7 @@ our markers, a half block, one or two complete blocks. For every case:
 
 * every byte outside the block is unchanged;
 * splicing the same agenda again changes nothing;
-* taking the block out again (:func:`calsync.agenda.unsplice`) gives the original back.
+* taking the block out again (:func:`calsync.core.agenda.unsplice`) gives the original back.
 
 The number of cases comes from the hypothesis profile (tests/conftest.py): a modest one
 by default, ``CALSYNC_HYPOTHESIS_PROFILE=slow`` for the ≥10,000-case run in ``.ci/run``.
@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calsync import agenda
-from calsync.agenda import BEGIN, END, AgendaInput, OpenItem, render, splice, unsplice
-from calsync.model import Body
+from calsync.core import agenda
+from calsync.core.agenda import BEGIN, END, AgendaInput, OpenItem, render, splice, unsplice
+from calsync.core.model import Body
 
 _TEAMS = (
     "<div>________________________________________________________________________________</div>\r\n"

@@ -10,7 +10,7 @@ HEAVY = ("googleapiclient", "msal", "httpx", "icalendar", "google.oauth2", "recu
 
 def test_help_imports_no_provider_library() -> None:
     code = (
-        "import sys; from calsync.cli import main\n"
+        "import sys; from calsync.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         f"print('LOADED:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )

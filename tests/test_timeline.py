@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from calsync.cadence import timeline
-from calsync.model import Attendee, MarkKind, Occurrence, Relationship, Response, Status
+from calsync.core.cadence import timeline
+from calsync.core.model import Attendee, MarkKind, Occurrence, Relationship, Response, Status
 
 OWNER = ("mgr@example.com",)
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

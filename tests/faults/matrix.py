@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calsync import agenda
-from calsync.model import Body
+from calsync.core import agenda
+from calsync.core.model import Body
 from tests.conftest import SCENARIOS
 from tests.fakes.google import FakeGoogle
 from tests.helpers import SCENARIO_NOW, cli
@@ -56,7 +56,7 @@ def client_hooks(fake: FakeGoogle) -> Iterator[list[float]]:
     """No real sleeping between retries; a kill right after the marked request."""
     import httplib2
 
-    from calsync.providers.retry import RetryPolicy
+    from calsync.backends.retry import RetryPolicy
 
     slept: list[float] = []
     real_request, real_sleep = httplib2.Http.request, RetryPolicy.sleep

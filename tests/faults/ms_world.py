@@ -15,8 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from calsync import agenda
-from calsync.model import Body
+from calsync.core import agenda
+from calsync.core.model import Body
 from tests.conftest import SCENARIOS
 from tests.fakes.microsoft import FakeMicrosoft, make_tls
 from tests.faults.matrix import NOTE, Killed, World, short_timeout
@@ -39,7 +39,7 @@ def ms_hooks(fake: FakeMicrosoft) -> Iterator[None]:
     import httpx
     import requests
 
-    from calsync.providers.retry import RetryPolicy
+    from calsync.backends.retry import RetryPolicy
 
     real_send, real_rsend, real_sleep = httpx.Client.send, requests.Session.send, RetryPolicy.sleep
     real_init = RetryPolicy.__init__
@@ -105,7 +105,7 @@ class MsWorld(World):
         return ms_hooks(self.fake)
 
     def relogin(self) -> None:
-        from calsync.providers.microsoft_setup import setup
+        from calsync.backends.microsoft.setup import setup
 
         setup(self.config, None, "organizations", browser=False, read_only=False,
               echo=lambda s: None)

@@ -1,0 +1,5 @@
+"""``python -m calsync``."""
+
+from calsync.cli.main import main
+
+main(prog_name="calsync")

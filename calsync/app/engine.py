@@ -1,0 +1,183 @@
+"""One pass over the configured calendars: fetch → normalise → detect → analyse.
+
+Each calendar is processed on its own: one failing (a revoked login, an unreadable
+file) is reported and does not stop the others. ``calsync run`` builds on
+:func:`survey` to render and write agendas (see :mod:`calsync.app.run`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from calsync.app.store import Store
+from calsync.backends.base import FreeBusy, Interval, Provider, Window
+from calsync.backends.registry import open_provider
+from calsync.config import CalendarConfig, Config, Policy
+from calsync.core import rescue
+from calsync.core.cadence import analyse
+from calsync.core.detect import Candidate, detect
+from calsync.core.model import Cadence, FetchResult, Occurrence, Relationship
+from calsync.core.pulse import Summary, load, summarise
+from calsync.errors import AuthError, CalsyncError
+
+
+@dataclass(frozen=True)
+class Makeup:
+    """A skipped meeting and the free starts proposed to make up for it."""
+
+    skipped: datetime
+    kind: str  # cancelled | declined | removed
+    minutes: int
+    slots: tuple[datetime, ...]
+
+
+@dataclass
+class RelationshipStatus:
+    relationship: Relationship
+    cadence: Cadence
+    policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
+    pulse: Summary | None = None  # the pair's pulse answers; None when [pulse] is off
+    makeup: Makeup | None = None  # free slots after a skipped meeting
+
+    @property
+    def role(self) -> str:
+        """The owner's role: organizer when they organize most of the pair's meetings.
+
+        A majority, not the next meeting alone, so a one-off meeting the report sets up
+        does not turn the owner's weekly 1on1 into someone else's.
+        """
+        live = [o for o in self.relationship.occurrences if not o.cancelled]
+        mine = sum(1 for o in live if o.organizer_is_self)
+        return "organizer" if live and mine * 2 >= len(live) else "attendee"
+
+
+@dataclass
+class CalendarSurvey:
+    calendar: CalendarConfig
+    provider: Provider
+    fetched: FetchResult
+    statuses: list[RelationshipStatus]
+    candidates: list[Candidate]
+
+
+@dataclass
+class Failure:
+    calendar: str
+    error: CalsyncError
+    pair: str | None = None  # the relationship whose step failed, when only it did
+
+    def __str__(self) -> str:
+        """One line naming the calendar once (providers often name it already), and the
+        relationship when the failure was its alone."""
+        text = str(self.error).removeprefix(f"{self.calendar}: ")
+        return f"{self.calendar}: {f'{self.pair}: ' if self.pair else ''}{text}"
+
+
+@dataclass
+class Report:
+    generated_at: datetime
+    surveys: list[CalendarSurvey] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def statuses(self) -> list[RelationshipStatus]:
+        return [s for survey in self.surveys for s in survey.statuses]
+
+    @property
+    def problems(self) -> list[str]:
+        return [w for survey in self.surveys for w in survey.fetched.warnings]
+
+    def exit_code(self) -> int:
+        if any(isinstance(f.error, AuthError) for f in self.failures):
+            return AuthError.exit_code
+        return max((f.error.exit_code for f in self.failures), default=0)
+
+
+def pulse_key(calendar: str, rel: Relationship) -> str:
+    """The relationship's key in the state store (action items and docs use it too)."""
+    return f"{calendar}:{rel.counterpart}"
+
+
+def makeup(st: RelationshipStatus, config: Config, now: datetime,
+           busy: list[tuple[datetime, datetime]]) -> Makeup | None:
+    """Make-up slots when the pair's last planned meeting was skipped and nothing is
+    planned within ``[rescue] rescue_within_days``; None otherwise."""
+    within = timedelta(days=config.rescue.within_days)
+    lost = rescue.skipped(st.cadence, now, within)
+    if lost is None:
+        return None
+    minutes = round(st.cadence.median_duration_min or config.policy.target_duration_min)
+    zone = ZoneInfo(config.owner.timezone) if config.owner.timezone else now.tzinfo or UTC
+    found = rescue.slots(busy, now, now + within, timedelta(minutes=minutes),
+                         config.owner.working_hours, zone)
+    return Makeup(lost.start, lost.kind.value, minutes, tuple(found))
+
+
+def _makeups(statuses: list[RelationshipStatus], provider: Provider, occurrences: list[Occurrence],
+             config: Config, now: datetime) -> None:
+    """Make-up slots for the pairs whose last meeting was skipped. The owner's own events
+    are always busy; a provider that sees free/busy adds the counterpart's busy times,
+    asked only for the pairs that need a slot (a steady run asks nothing)."""
+    within = timedelta(days=config.rescue.within_days)
+    lost = [st for st in statuses if rescue.skipped(st.cadence, now, within) is not None]
+    if not lost:
+        return
+    own = rescue.owner_busy(occurrences, config.owner.emails)
+    seen: dict[str, list[Interval]] = {}
+    if isinstance(provider, FreeBusy):
+        seen = provider.busy(sorted({st.relationship.counterpart for st in lost}), now, now + within)
+    for st in lost:
+        st.makeup = makeup(st, config, now, own + seen.get(st.relationship.counterpart.lower(), []))
+
+
+def window(config: Config, now: datetime) -> Window:
+    """Back over the lookback; ahead as far too, so the plan ahead is seen (cadence.current_plan)."""
+    policy = config.policy
+    ahead = max(policy.lookahead_days, policy.lookback_days, config.agenda.horizon_days)
+    return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
+
+
+def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurvey | Failure]:
+    """Per calendar: its occurrences, relationships and their cadence, or why it failed."""
+    span = window(config, now)
+    owner = config.owner.emails
+    for cal in config.calendars:
+        try:
+            provider = open_provider(cal, config.owner, store.namespace(f"cal:{cal.name}"), now)
+            fetched = provider.fetch(span)
+        except CalsyncError as exc:
+            yield Failure(cal.name, exc)
+            continue
+        found = detect(fetched.occurrences, owner, config.detection)
+        pulses = store.namespace("pulse")
+        statuses = [
+            RelationshipStatus(
+                rel, analyse(rel, config.policy, now, owner), config.policy,
+                summarise(load(pulses, pulse_key(cal.name, rel)), rel.name or rel.counterpart)
+                if config.pulse.enabled else None,
+            )
+            for rel in found.relationships
+        ]
+        try:
+            _makeups(statuses, provider, fetched.occurrences, config, now)
+        except CalsyncError as exc:
+            yield Failure(cal.name, exc)
+            continue
+        yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)
+
+
+def status(config: Config, now: datetime, store: Store) -> Report:
+    report = Report(generated_at=now)
+    for item in survey(config, now, store):
+        if isinstance(item, Failure):
+            report.failures.append(item)
+        else:
+            report.surveys.append(item)
+            try:
+                item.provider.close()
+            except CalsyncError as exc:
+                report.failures.append(Failure(item.calendar.name, exc))
+    return report
