@@ -252,7 +252,7 @@ def _edit(
     before = Body(desc, html=occ.description.html)
     after = splice(before)
     if after is None:
-        return WriteResult(WriteStatus.UNCHANGED, before=before)
+        return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
     if target is not None:
         begin, end, _ = target
         chunk = _set_description(text[begin:end], after.text, newline)

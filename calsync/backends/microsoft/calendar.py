@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calsync.backends.base import Splice, Window, WriteResult, WriteStatus
+from calsync.backends.base import DocRef, Splice, Window, WriteResult, WriteStatus
 from calsync.backends.retry import RetryPolicy, host_of, retry_after, unreachable
 from calsync.core.model import (
     Attendee,
@@ -52,7 +52,7 @@ from calsync.paths import require_private, write_private
 if TYPE_CHECKING:
     import httpx
 
-    from calsync.backends.docs_base import DocBackend
+    from calsync.backends.base import DocBackend
     from calsync.config import CalendarConfig, Owner
     from calsync.core.state import KeyValue
 
@@ -1033,7 +1033,9 @@ class MicrosoftProvider:
         return Body(str(body.get("content") or ""),
                     html=str(body.get("contentType", "html")).lower() == "html")
 
-    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+    def write_description(
+        self, occurrence: Occurrence, splice: Splice, tag: str, attach: DocRef | None = None
+    ) -> WriteResult:
         if self.cal.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
         if occurrence.removed:
