@@ -34,4 +34,8 @@ def open_provider(
         from calsync.backends.microsoft.calendar import MicrosoftProvider
 
         return MicrosoftProvider(cal, owner, state, now)
+    if cal.provider == "memory":  # the reference backend: tests and experiments, no service
+        from calsync.backends.memory import MemoryCalendar
+
+        return MemoryCalendar(cal.name, read_only=cal.read_only)
     raise ValueError(f"unknown provider {cal.provider!r}")

@@ -251,7 +251,7 @@ def _edit(
     desc = str(desc)
     before = Body(desc, html=occ.description.html)
     after = splice(before)
-    if after is None:
+    if after is None or after == before:
         return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
     if target is not None:
         begin, end, _ = target

@@ -867,7 +867,7 @@ class GoogleProvider:
             text = event.get("description") or ""
             before = Body(text, html=looks_like_html(text))
             after = splice(before)
-            if after is None:
+            if after is None or after == before:
                 return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
             body: dict[str, Any] = {
                 "description": after.text,
