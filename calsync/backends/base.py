@@ -148,7 +148,8 @@ class Calendar(Protocol):
         Instances of a series share ``series_id``; a moved instance keeps its
         ``recurrence_id``; attendees carry their response and kind (rooms are
         ``AttendeeKind.ROOM`` or ``RESOURCE``); ``etag`` is informative only (a write
-        reads its own precondition) and may be None. An event it cannot read becomes a line in ``warnings``, not an error.
+        reads its own precondition) and may be None. An event it cannot read becomes a
+        line in ``warnings``, not an error.
         Raises :class:`~calsync.errors.AuthError` when the login is gone,
         :class:`~calsync.errors.CalendarFileError` for an unreadable local file and
         :class:`~calsync.errors.ProviderError` when the service refuses or fails.

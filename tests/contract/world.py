@@ -10,7 +10,6 @@ the few things a test must see underneath the backend (what is stored, whether i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -65,20 +64,11 @@ DOC_REQUEST = DocRequest(
 )
 
 
-@dataclass(frozen=True)
-class Caps:
-    """What a backend can do at all (not what it does well): tests ask only what applies."""
-
-    etags: bool = True  # an event can come without a precondition (a service may omit it)
-    shares: bool = True  # docs are shared with the counterpart by the backend itself
-
-
 class World(Protocol):
     """One backend seeded with the scenario; ``calendar()`` is a fresh instance each call
     (a new run), over the same stored events and docs."""
 
     name: str
-    caps: Caps
 
     def calendar(self) -> Calendar: ...
 

@@ -66,7 +66,6 @@ class GoogleWorld:
     fake: FakeGoogle
     tmp: Path
     name: str = "google"
-    caps: w.Caps = field(default_factory=w.Caps)
     state: MemoryState = field(default_factory=MemoryState)
 
     def __post_init__(self) -> None:
@@ -90,7 +89,7 @@ class GoogleWorld:
         self.fake.edit(ref, description=text)
 
     def drop_etag(self, ref: str) -> None:
-        self.fake.events[ref].pop("etag")
+        self.fake.omit_event_etag = True
 
     def doc_count(self) -> int:
         return len(self.fake.docs)

@@ -59,7 +59,6 @@ def calendar_text(edits: dict[int | str, str]) -> str:
 class LocalWorld:
     tmp: Path
     name: str = "local"
-    caps: w.Caps = field(default_factory=lambda: w.Caps(etags=False, shares=False))
     edits: dict[int | str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -44,7 +44,6 @@ def seed(cal: MemoryCalendar) -> None:
 @dataclass
 class MemoryWorld:
     name: str = "memory"
-    caps: w.Caps = field(default_factory=w.Caps)
     cal: MemoryCalendar = field(default_factory=MemoryCalendar)
 
     def __post_init__(self) -> None:

@@ -4,7 +4,7 @@ does; docs as .docx files in the fake's OneDrive."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,6 @@ def seed(fake: FakeMicrosoft) -> None:
 class MicrosoftWorld:
     env: MsEnv
     name: str = "microsoft"
-    caps: w.Caps = field(default_factory=w.Caps)
 
     @property
     def fake(self) -> FakeMicrosoft:

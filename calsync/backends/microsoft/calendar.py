@@ -1038,8 +1038,8 @@ class MicrosoftProvider:
     ) -> WriteResult:
         if self.cal.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
-        if occurrence.removed:
-            return WriteResult(WriteStatus.GONE, detail="occurrence was deleted")
+        if occurrence.cancelled:
+            return WriteResult(WriteStatus.GONE, detail="occurrence was deleted or cancelled")
         if occurrence.organizer_is_self is False:
             return WriteResult(WriteStatus.FORBIDDEN, detail="not the organizer")
         path = f"/me/events/{urllib.parse.quote(occurrence.ref, safe='')}"
@@ -1047,13 +1047,15 @@ class MicrosoftProvider:
         for attempt in (1, 2):
             try:
                 event = self.graph.get_json(
-                    path, params={"$select": "body,isOrganizer,type,onlineMeeting,subject"},
+                    path, params={"$select": "body,isOrganizer,isCancelled,type,onlineMeeting,subject"},
                     headers={"Prefer": 'outlook.body-content-type="html"'},
                 )
             except GraphError as exc:
                 if exc.status == 404:
                     return WriteResult(WriteStatus.GONE, detail="occurrence no longer exists")
                 raise
+            if event.get("isCancelled"):
+                return WriteResult(WriteStatus.GONE, detail="occurrence was cancelled")
             if event.get("type") == "seriesMaster":
                 return WriteResult(WriteStatus.FORBIDDEN, detail="refusing to write a series master")
             if not event.get("isOrganizer"):
