@@ -335,7 +335,7 @@ def _relationship(
     if not ctx.dry_run:
         result = item.provider.write_description(
             target, lambda body: agenda.splice(body, data), digest,
-            attach=doc if doc is not None and data.doc_url == doc.url else None,
+            attach=doc,  # the block links the pair's doc: a calendar that attaches files adds it
         )
         change.status, change.detail = result.status, result.detail
         if result.status is WriteStatus.UNCHANGED:

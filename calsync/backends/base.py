@@ -93,8 +93,12 @@ class Doc(Protocol):
     def read_text(self, doc: DocRef) -> str:
         """The doc's current text (plain text or Markdown), people's edits included.
 
-        Raises :class:`~calsync.errors.ProviderError` when it cannot be read (deleted,
-        unreadable), :class:`~calsync.errors.AuthError` when the login is gone.
+        It holds at least every checklist line (:func:`calsync.core.actions.checklist_lines`)
+        and calsync's section headings, which is all the app reads; a backend answering from
+        its own cache of an unchanged doc may leave the rest out, so people's notes never
+        sit in calsync's state (OneDrive does). Raises :class:`~calsync.errors.ProviderError`
+        when it cannot be read (deleted, unreadable), :class:`~calsync.errors.AuthError` when
+        the login is gone.
         """
         ...
 

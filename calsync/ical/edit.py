@@ -56,10 +56,10 @@ def write_occurrence(provider: IcsProvider, occ: Occurrence, splice: Splice) -> 
 
     if provider.read_only:
         return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
-    if not occ.writable:
-        return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID or was removed")
     if occ.cancelled:
-        return WriteResult(WriteStatus.GONE, detail="the occurrence was cancelled")
+        return WriteResult(WriteStatus.GONE, detail="the occurrence was removed or cancelled")
+    if not occ.writable:
+        return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID")
     if occ.organizer_is_self is False:
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
     ref = IcsRef.loads(occ.ref)

@@ -20,6 +20,7 @@ class Backend:
     build: Callable[[pytest.FixtureRequest, Path], World]
     etags: bool = True  # writes are guarded by an ETag the service could fail to send
     shares: bool = True  # the backend shares docs with the counterpart itself
+    attaches: bool = False  # the calendar attaches the pair's doc to the invite
 
 
 def _memory(request: pytest.FixtureRequest, tmp: Path) -> World:
@@ -47,10 +48,10 @@ def _microsoft(request: pytest.FixtureRequest, tmp: Path) -> World:
 
 
 BACKENDS: dict[str, Backend] = {
-    "memory": Backend(_memory),
+    "memory": Backend(_memory, attaches=True),
     # an .ics file's precondition is its bytes (always there); Markdown files share nothing
     "local": Backend(_local, etags=False, shares=False),
-    "google": Backend(_google),
+    "google": Backend(_google, attaches=True),  # Drive attachments
     "microsoft": Backend(_microsoft),
 }
 
@@ -67,4 +68,9 @@ def etag_world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
 
 @pytest.fixture(params=[n for n, b in BACKENDS.items() if b.shares])
 def sharing_world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
+    return BACKENDS[request.param].build(request, tmp_path)
+
+
+@pytest.fixture(params=[n for n, b in BACKENDS.items() if b.attaches])
+def attaching_world(request: pytest.FixtureRequest, tmp_path: Path) -> World:
     return BACKENDS[request.param].build(request, tmp_path)

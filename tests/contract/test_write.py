@@ -3,7 +3,7 @@ no ETag, gone. What is stored is checked underneath the backend, through its wor
 
 from __future__ import annotations
 
-from calsync.backends.base import Calendar, WriteStatus
+from calsync.backends.base import Calendar, DocRef, HasDocs, WriteStatus
 from calsync.core.model import Body, Occurrence
 from tests.contract import world as w
 from tests.contract.world import World
@@ -125,3 +125,25 @@ def test_cancelled_instance_is_gone(world: World) -> None:
     result = cal.write_description(occ, lambda b: calls.append(b) or add_block(b), "tag1")
     assert result.status is WriteStatus.GONE, result.detail
     assert BLOCK not in world.stored(occ.ref)
+
+
+def test_a_doc_named_for_the_write_never_changes_its_outcome(world: World) -> None:
+    cal, occ = target(world)
+    doc = DocRef(id="doc-1", url="https://docs.example.com/doc-1")
+    result = cal.write_description(occ, add_block, "tag1", attach=doc)
+    assert result.status is WriteStatus.WRITTEN and BLOCK in world.stored(occ.ref)
+
+
+def test_the_doc_the_app_names_is_attached_once(attaching_world: World) -> None:
+    world = attaching_world
+    cal, occ = target(world)
+    assert isinstance(cal, HasDocs)
+    doc = cal.docs().ensure(w.DOC_REQUEST)
+    assert cal.write_description(occ, add_block, "tag1").status is WriteStatus.WRITTEN
+    assert world.attached(occ.ref) == []  # no doc named: none attached, whatever the text says
+    cal, occ = target(world)
+    more = lambda body: Body(body.text + " more", body.html)  # noqa: E731
+    assert cal.write_description(occ, more, "tag2", attach=doc).status is WriteStatus.WRITTEN
+    cal, occ = target(world)
+    assert cal.write_description(occ, add_block, "tag3", attach=doc).status is WriteStatus.WRITTEN
+    assert world.attached(occ.ref) == [doc.url]

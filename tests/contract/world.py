@@ -90,6 +90,10 @@ class World(Protocol):
         """From now on the service serves this event without an ETag."""
         ...
 
+    def attached(self, ref: str) -> list[str]:
+        """URLs of the files attached to the event (only asked of calendars that attach)."""
+        ...
+
     def doc_count(self) -> int:
         """How many docs exist in the backend's store."""
         ...

@@ -91,6 +91,9 @@ class GoogleWorld:
     def drop_etag(self, ref: str) -> None:
         self.fake.omit_event_etag = True
 
+    def attached(self, ref: str) -> list[str]:
+        return [a["fileUrl"] for a in self.fake.events[ref].get("attachments") or []]
+
     def doc_count(self) -> int:
         return len(self.fake.docs)
 

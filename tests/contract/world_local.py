@@ -93,6 +93,9 @@ class LocalWorld:
     def drop_etag(self, ref: str) -> None:
         raise AssertionError("an .ics file has no ETags: its bytes are the precondition")
 
+    def attached(self, ref: str) -> list[str]:
+        raise AssertionError("an .ics file attaches nothing")
+
     def doc_count(self) -> int:
         return len(list(self.folder.glob("*.md")))
 

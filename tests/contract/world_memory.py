@@ -67,6 +67,9 @@ class MemoryWorld:
     def drop_etag(self, ref: str) -> None:
         self.cal.drop_etag(ref)
 
+    def attached(self, ref: str) -> list[str]:
+        return [d.url for d in self.cal.attachments.get(ref, [])]
+
     def doc_count(self) -> int:
         return len(self.cal.docs().texts)
 

@@ -69,6 +69,9 @@ class MicrosoftWorld:
     def drop_etag(self, ref: str) -> None:
         self.fake.omit_event_etag = True
 
+    def attached(self, ref: str) -> list[str]:
+        raise AssertionError("calsync attaches nothing on Outlook: the block links the doc")
+
     def doc_count(self) -> int:
         return sum(1 for item in self.fake.drive.values() if item.get("_path", "").endswith(".docx"))
 
