@@ -121,8 +121,7 @@ def test_no_etag_means_no_write(etag_world: World) -> None:
 
 def test_cancelled_instance_is_gone(world: World) -> None:
     cal, occ = target(world, w.CANCELLED)
-    calls: list[Body] = []
-    result = cal.write_description(occ, lambda b: calls.append(b) or add_block(b), "tag1")
+    result = cal.write_description(occ, add_block, "tag1")
     assert result.status is WriteStatus.GONE, result.detail
     assert BLOCK not in world.stored(occ.ref)
 

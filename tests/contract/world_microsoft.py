@@ -14,14 +14,14 @@ import pytest
 from calsync.backends.base import DocRef
 from calsync.core.state import MemoryState
 from tests.contract import world as w
-from tests.fakes.microsoft import FakeMicrosoft, html_to_text, text_to_html
+from tests.fakes.microsoft import FakeMicrosoft, _att, html_to_text, text_to_html
 from tests.microsoft_fixtures import MsEnv, Sleeps, write_config
 
 
 def seed(fake: FakeMicrosoft) -> None:
     end = timedelta(minutes=w.MINUTES)
-    people = [(w.BOB, "accepted", "required", w.BOB_NAME),
-              (w.ROOM, "accepted", "resource", w.ROOM_NAME)]
+    people = [_att(w.BOB, "accepted", "required", w.BOB_NAME),
+              _att(w.ROOM, "accepted", "resource", w.ROOM_NAME)]
     mid = fake.add_event(w.SERIES_TITLE, w.T0, w.T0 + end, people, organizer=w.ME,
                          body=text_to_html(w.NOTES), tz="Europe/Berlin",
                          rrule=f"FREQ=WEEKLY;COUNT={w.COUNT}", ical_uid=w.SERIES_UID)
@@ -31,9 +31,9 @@ def seed(fake: FakeMicrosoft) -> None:
     fake.edit(fake.occurrence_id(mid, w.original(w.CANCELLED)), isCancelled=True)
     fake.respond(fake.occurrence_id(mid, w.original(w.DECLINED)), w.BOB, "declined")
     fake.add_event(w.CAROL_TITLE, w.CAROL_START, w.CAROL_START + end,
-                   [(w.ME, "accepted"), (w.CAROL, "accepted")], organizer=w.CAROL,
+                   [_att(w.ME, "accepted"), _att(w.CAROL, "accepted")], organizer=w.CAROL,
                    body=text_to_html(w.NOTES), tz="Europe/Berlin", ical_uid=w.CAROL_UID)
-    fake.add_event(w.OLD_TITLE, w.OLD_START, w.OLD_START + end, [(w.BOB, "accepted")],
+    fake.add_event(w.OLD_TITLE, w.OLD_START, w.OLD_START + end, [_att(w.BOB, "accepted")],
                    body=text_to_html(w.NOTES), tz="Europe/Berlin", ical_uid=w.OLD_UID)
 
 
