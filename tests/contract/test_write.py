@@ -146,3 +146,11 @@ def test_the_doc_the_app_names_is_attached_once(attaching_world: World) -> None:
     cal, occ = target(world)
     assert cal.write_description(occ, add_block, "tag3", attach=doc).status is WriteStatus.WRITTEN
     assert world.attached(occ.ref) == [doc.url]
+
+
+def test_read_only_calendar_writes_nothing(world: World) -> None:
+    _, occ = target(world)
+    version = world.version(occ.ref)
+    result = world.calendar(read_only=True).write_description(occ, add_block, "tag1")
+    assert result.status is WriteStatus.FORBIDDEN
+    assert world.version(occ.ref) == version and BLOCK not in world.stored(occ.ref)

@@ -70,7 +70,9 @@ class World(Protocol):
 
     name: str
 
-    def calendar(self) -> Calendar: ...
+    def calendar(self, read_only: bool = False) -> Calendar:
+        """The calendar as configured for a run (``read_only`` as the config key says)."""
+        ...
 
     def docs(self) -> Doc: ...
 

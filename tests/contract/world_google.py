@@ -5,6 +5,7 @@ read through the real googleapiclient; docs in the fake's Drive and Docs."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,8 +74,9 @@ class GoogleWorld:
         self.env = GEnv(self.fake, self.tmp)
         self.config = self.env.calendar(w.ME)
 
-    def calendar(self) -> GoogleProvider:
-        return self.env.provider(self.config, self.state, owner=w.ME, now=w.T0)
+    def calendar(self, read_only: bool = False) -> GoogleProvider:
+        config = dataclasses.replace(self.config, read_only=read_only)
+        return self.env.provider(config, self.state, owner=w.ME, now=w.T0)
 
     def docs(self) -> GoogleDocBackend:
         return self.calendar().docs()

@@ -66,8 +66,9 @@ class LocalWorld:
         self.path.write_text(calendar_text({}), encoding="utf-8", newline="")
         self.folder = self.tmp / "docs"
 
-    def calendar(self) -> IcsProvider:
-        return IcsProvider(CalendarConfig(name="local", provider="ics", path=self.path),
+    def calendar(self, read_only: bool = False) -> IcsProvider:
+        return IcsProvider(CalendarConfig(name="local", provider="ics", path=self.path,
+                                          read_only=read_only),
                            Owner((w.ME,), "Europe/Berlin"))
 
     def docs(self) -> LocalDocs:

@@ -49,7 +49,8 @@ class MemoryWorld:
     def __post_init__(self) -> None:
         seed(self.cal)
 
-    def calendar(self) -> MemoryCalendar:
+    def calendar(self, read_only: bool = False) -> MemoryCalendar:
+        self.cal.read_only = read_only
         return self.cal  # in memory, the next run sees the same store
 
     def docs(self) -> MemoryDocs:

@@ -4,6 +4,7 @@ does; docs as .docx files in the fake's OneDrive."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -46,8 +47,12 @@ class MicrosoftWorld:
     def fake(self) -> FakeMicrosoft:
         return self.env.fake
 
-    def calendar(self) -> Any:
-        return self.env.provider(now=w.T0)
+    def calendar(self, read_only: bool = False) -> Any:
+        from calsync.backends.microsoft.calendar import MicrosoftProvider
+
+        config = dataclasses.replace(self.env.calendar(), read_only=read_only)
+        return MicrosoftProvider(config, self.env.owner(), self.env.state, w.T0,
+                                 sleep=self.env.sleeps)
 
     def docs(self) -> Any:
         return self.calendar().docs()
