@@ -174,8 +174,9 @@ class Calendar(Protocol):
           written and ``before`` and ``after`` are both the stored body.
         - ``CONFLICT``: the event changed between read and write, was re-read and spliced
           again, and changed again; or the service gave no precondition (no ETag) to
-          guard the write with; or a local file stayed locked by another writer. Nothing of calsync's is stored; ``before`` is a body it
-          read, when it got that far.
+          guard the write with; or a local file stayed locked by another writer.
+          Nothing of calsync's is stored; ``before`` is a body it read, when it got
+          that far.
         - ``WRITTEN``: ``before`` is the body the splice was given, ``after`` the body
           written (as the service answered it, where it answers with one).
 
