@@ -20,8 +20,9 @@ from dateutil import rrule
 
 from calsync.backends.base import Window, WriteStatus
 from calsync.backends.local.calendar import IcsProvider
+from calsync.backends.local.config import IcsCalendar
 from calsync.backends.microsoft.calendar import expand_recurrence, zone
-from calsync.config import CalendarConfig, Detection, Owner
+from calsync.config import Detection, Owner
 from calsync.core.detect import detect
 from calsync.core.model import Body, Occurrence
 from calsync.ical.limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
@@ -54,7 +55,7 @@ def hang_guard(seconds: int) -> Iterator[None]:
 
 
 def provider(path: Path) -> IcsProvider:
-    return IcsProvider(CalendarConfig(name="c", provider="ics", path=path),
+    return IcsProvider(IcsCalendar(name="c", path=path),
                        Owner(("me@example.com",), "UTC"))
 
 
@@ -130,7 +131,7 @@ ALICE = datetime(2026, 11, 26, 10, tzinfo=BERLIN)
 
 
 def writer(path: Path, **kw: Any) -> IcsProvider:
-    return IcsProvider(CalendarConfig(name="w", provider="ics", path=path),
+    return IcsProvider(IcsCalendar(name="w", path=path),
                        Owner(("mia@example.com",), "Europe/Berlin"), **kw)
 
 

@@ -14,8 +14,30 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from statistics import median_high
 
-from calsync.config import Policy
 from calsync.core.model import Cadence, Label, Mark, MarkKind, Occurrence, Relationship, Response
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Cadence thresholds (brief, "Cadence"): opinions with evidence, hence configurable."""
+
+    lookback_days: int = 180
+    lookahead_days: int = 28
+    recent_days: int = 56
+    target_interval_days: float = 7
+    max_interval_days: float = 14
+    target_duration_min: float = 30
+    max_duration_min: float = 45
+    lapse_days: float = 28
+    min_sessions: int = 3
+    min_attendance: float = 0.6
+    # deprecated: was "recent = the last N held"; now the window holds at least N held
+    recent_sessions: int | None = None
+
+    @property
+    def recent_floor(self) -> int:
+        """Held meetings the recent window is extended back to when it holds fewer."""
+        return max(self.min_sessions, self.recent_sessions or 0)
 
 
 def declined(occ: Occurrence, counterpart: str, owner: tuple[str, ...]) -> bool:

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from calsync.config import Detection
 from calsync.core.model import Attendee, AttendeeKind, Occurrence, Relationship
 
 TITLE_SIGNAL = re.compile(
@@ -21,6 +20,17 @@ TITLE_SIGNAL = re.compile(
     r"|\S\s*<>\s*\S|^[^/]+\s/\s[^/]+$",
     re.IGNORECASE,
 )
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Which counterparts and titles the owner forces in or out of detection."""
+
+    include_counterparts: tuple[str, ...] = ()
+    exclude_counterparts: tuple[str, ...] = ()
+    include_titles: tuple[re.Pattern[str], ...] = ()
+    exclude_titles: tuple[re.Pattern[str], ...] = ()
+    min_adhoc_meetings: int = 3  # single meetings needed before a counterpart counts
 
 
 MIN_SERIES_GAP = timedelta(hours=1)  # a series repeating this often or more is never a 1on1

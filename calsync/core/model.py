@@ -11,6 +11,17 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from calsync.core.hours import WorkingHours
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who "you" are: every address of the calendar's owner, their zone and working hours."""
+
+    emails: tuple[str, ...]
+    timezone: str | None = None
+    working_hours: WorkingHours = field(default_factory=WorkingHours)  # make-up slots go here
+
 
 class AttendeeKind(enum.StrEnum):
     PERSON = "person"

@@ -23,13 +23,14 @@ import icalendar
 import recurring_ical_events
 
 from calsync.backends.base import Splice, Window, WriteResult
-from calsync.config import CalendarConfig, Owner
+from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import (
     Attendee,
     AttendeeKind,
     Body,
     FetchResult,
     Occurrence,
+    Owner,
     Response,
     Status,
 )
@@ -120,7 +121,7 @@ class IcsProvider:
 
     def __init__(
         self,
-        cal: CalendarConfig,
+        cal: IcsCalendar,
         owner: Owner,
         *,
         before_replace: Callable[[Path], None] | None = None,

@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     import httpx
 
     from calsync.backends.docs_base import DocBackend
-    from calsync.config import CalendarConfig, Owner
+    from calsync.backends.microsoft.config import MicrosoftCalendar
+    from calsync.core.model import Owner
     from calsync.core.state import KeyValue
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
@@ -149,7 +150,7 @@ def token_file_lock(path: Path) -> Iterator[None]:
 class TokenSource:
     """Silent token acquisition from the 0600 msal cache; never prompts."""
 
-    def __init__(self, cal: CalendarConfig) -> None:
+    def __init__(self, cal: MicrosoftCalendar) -> None:
         if not cal.client_id:
             raise ConfigError(
                 f"calendar {cal.name!r}: client_id is missing (run `calsync setup microsoft "
@@ -736,7 +737,7 @@ class MicrosoftProvider:
 
     def __init__(
         self,
-        cal: CalendarConfig,
+        cal: MicrosoftCalendar,
         owner: Owner,
         state: KeyValue,
         now: datetime,
