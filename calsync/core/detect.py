@@ -63,7 +63,7 @@ def counterparts(occ: Occurrence, owner: Iterable[str]) -> list[Attendee]:
         if a.is_self or a.email in mine or not a.is_person or not a.email:
             continue
         others.setdefault(a.email, a)
-    if occ.organizer and occ.organizer not in mine and not occ.organizer_is_self:
+    if occ.organizer and occ.organizer not in mine and not occ.owner_organizes(mine):
         others.setdefault(occ.organizer, Attendee(occ.organizer))
     return list(others.values())
 

@@ -8,6 +8,7 @@ Nothing here knows HTTP or iCalendar.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -99,11 +100,24 @@ class Occurrence:
 
     @property
     def duration(self) -> timedelta:
+        """How long the meeting is planned to last."""
         return self.end - self.start
 
     @property
     def cancelled(self) -> bool:
+        """Planned but not happening: cancelled, or taken out of its series."""
         return self.removed or self.status is Status.CANCELLED
+
+    def owner_organizes(self, owner: Collection[str]) -> bool:
+        """Does the owner organize this occurrence? Only then may calsync write to it.
+
+        The provider's word (``organizer_is_self``) decides; where it cannot tell, the
+        organizer's address must be one of ``owner``'s. The one rule for detection,
+        choosing the invite to write, and every backend's write guard.
+        """
+        if self.organizer_is_self is not None:
+            return self.organizer_is_self
+        return self.organizer is not None and self.organizer in owner
 
 
 @dataclass

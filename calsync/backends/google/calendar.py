@@ -845,7 +845,7 @@ class GoogleProvider:
 
         if self.cal.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail=f"{self.name} is read_only")
-        if not occurrence.organizer_is_self:
+        if not occurrence.owner_organizes(self.owner.emails):
             return WriteResult(
                 WriteStatus.FORBIDDEN,
                 detail=(

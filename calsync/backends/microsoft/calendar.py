@@ -1039,7 +1039,7 @@ class MicrosoftProvider:
             return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
         if occurrence.removed:
             return WriteResult(WriteStatus.GONE, detail="occurrence was deleted")
-        if occurrence.organizer_is_self is False:
+        if not occurrence.owner_organizes(self.owner.emails):
             return WriteResult(WriteStatus.FORBIDDEN, detail="not the organizer")
         path = f"/me/events/{urllib.parse.quote(occurrence.ref, safe='')}"
         first_before: Body | None = None
