@@ -32,6 +32,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Agenda:
+    """How the invite block and the pair's doc are written (``[agenda]``)."""
+
     horizon_days: int = 7
     cadence_note: bool = False
     template: str = "default"  # or "grow"
@@ -41,16 +43,22 @@ class Agenda:
 
 @dataclass(frozen=True)
 class Rescue:
+    """When a skipped 1on1 earns proposed make-up slots (``[rescue]``)."""
+
     within_days: int = 5  # a skipped 1on1 with nothing planned this soon gets make-up slots
 
 
 @dataclass(frozen=True)
 class Pulse:
+    """Whether each meeting's doc section asks the one-line pulse (``[pulse]``)."""
+
     enabled: bool = True  # a one-line pulse in each meeting's doc section, read back
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole validated config: owner, calendars and every table's settings."""
+
     path: Path
     owner: Owner
     calendars: tuple[CalendarConfig, ...]
@@ -74,6 +82,7 @@ def default_config_path() -> Path:
 
 
 def load(path: Path | None = None) -> Config:
+    """Read and validate the config file (``path``, else the default one); ConfigError on any problem."""
     path = (path or default_config_path()).expanduser()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

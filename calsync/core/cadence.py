@@ -41,6 +41,7 @@ class Policy:
 
 
 def declined(occ: Occurrence, counterpart: str, owner: tuple[str, ...]) -> bool:
+    """Did the counterpart or the owner decline this occurrence? Then it was not held."""
     return any(
         a.response is Response.DECLINED and (a.email == counterpart or a.email in owner or a.is_self)
         for a in occ.attendees
@@ -54,6 +55,7 @@ def wall_days(a: datetime, b: datetime) -> float:
 
 
 def minutes(occ: Occurrence) -> float:
+    """The occurrence's planned length in minutes."""
     return occ.duration.total_seconds() / 60
 
 
@@ -171,6 +173,7 @@ def current_plan(marks: Sequence[Mark], policy: Policy, now: datetime) -> list[M
 
 
 def analyse(rel: Relationship, policy: Policy, now: datetime, owner: tuple[str, ...]) -> Cadence:
+    """The relationship's cadence as of ``now``: figures on held meetings, its label and warning."""
     marks = timeline(rel, now, owner)
     first = now - timedelta(days=policy.lookback_days)
     past = [m for m in marks if m.kind is not MarkKind.PLANNED and m.end <= now and m.start >= first]
@@ -274,6 +277,7 @@ def num(value: float) -> str:
 
 
 def figures(interval: float | None, duration: float | None) -> str:
+    """"every 7 days, 30 min": an interval and a duration as a person reads them."""
     parts = []
     if interval is not None:
         parts.append(f"every {num(interval)} days")
@@ -283,14 +287,17 @@ def figures(interval: float | None, duration: float | None) -> str:
 
 
 def who(rel: Relationship) -> str:
+    """The counterpart as warnings name them: "Name <email>", or the address alone."""
     return f"{rel.name} <{rel.counterpart}>" if rel.name else rel.counterpart
 
 
 def attendance_words(c: Cadence) -> str:
+    """"3 of the last 5 planned meetings were held", for a warning."""
     return f"{c.recent_held} of the last {c.recent_planned} planned meetings were held"
 
 
 def plan_words(c: Cadence) -> str:
+    """What the next planned meetings promise, for a warning about the plan."""
     when = c.next_planned[0].date().isoformat() if c.next_planned else "?"
     return f"planned: {figures(c.planned_interval_days, c.planned_duration_min)} from {when}"
 

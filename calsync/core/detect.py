@@ -51,6 +51,8 @@ class Candidate:
 
 @dataclass
 class DetectionResult:
+    """The relationships found, and every candidate looked at with its verdict."""
+
     relationships: list[Relationship] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
 
@@ -85,6 +87,7 @@ def shape(occ: Occurrence, owner: Iterable[str]) -> tuple[Attendee | None, str]:
 def detect(
     occurrences: Iterable[Occurrence], owner: Iterable[str], rules: Detection
 ) -> DetectionResult:
+    """Group 1on1-shaped occurrences by counterpart into relationships, explaining each call."""
     owner = tuple(owner)
     result = DetectionResult()
     by_series: dict[tuple[str, str], list[Occurrence]] = {}

@@ -25,6 +25,8 @@ class Owner:
 
 
 class AttendeeKind(enum.StrEnum):
+    """What an address on an invite stands for: a person, a list, a room or a resource."""
+
     PERSON = "person"
     GROUP = "group"  # a mailing list: counts as more than one person
     ROOM = "room"
@@ -32,6 +34,8 @@ class AttendeeKind(enum.StrEnum):
 
 
 class Response(enum.StrEnum):
+    """An attendee's answer to the invite, in every provider's terms."""
+
     ACCEPTED = "accepted"
     DECLINED = "declined"
     TENTATIVE = "tentative"
@@ -40,6 +44,8 @@ class Response(enum.StrEnum):
 
 
 class Status(enum.StrEnum):
+    """Whether a meeting is on, pencilled in, or called off."""
+
     CONFIRMED = "confirmed"
     TENTATIVE = "tentative"
     CANCELLED = "cancelled"
@@ -57,6 +63,7 @@ class Attendee:
 
     @property
     def is_person(self) -> bool:
+        """People and groups count as participants; rooms and resources do not."""
         return self.kind in (AttendeeKind.PERSON, AttendeeKind.GROUP)
 
 
@@ -141,6 +148,7 @@ class Relationship:
 
     @property
     def series(self) -> list[str]:
+        """The series (or single events) the relationship's meetings came from, in order."""
         seen: dict[str, None] = {}
         for occ in self.occurrences:
             seen.setdefault(occ.series_id or occ.uid, None)
@@ -148,6 +156,7 @@ class Relationship:
 
     @property
     def titles(self) -> list[str]:
+        """The distinct titles of the relationship's meetings, in order."""
         seen: dict[str, None] = {}
         for occ in self.occurrences:
             if occ.title:
@@ -156,6 +165,8 @@ class Relationship:
 
 
 class Label(enum.StrEnum):
+    """The verdict on a relationship's cadence."""
+
     HEALTHY = "healthy"
     DRIFTING = "drifting"
     LAPSED = "lapsed"
