@@ -263,8 +263,7 @@ def _relationship(
 ) -> Change | None:
     config, now, store = ctx.config, ctx.now, ctx.store
     rel = status.relationship
-    target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days),
-                             config.owner.emails)
+    target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days), config.owner.emails)
     if target is None:
         return None
     key = pulse_key(item.calendar.name, rel)
