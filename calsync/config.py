@@ -101,6 +101,7 @@ class CalendarConfig:
     client_id: str | None = None
     tenant: str = "organizations"
     calendar: str | None = None
+    mailbox: str | None = None  # another user's mailbox (/users/{id}); None: the login's own
     authority_url: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     # google + microsoft
@@ -384,7 +385,7 @@ _KEYS = {
     | {"calendar_id", "token_file", "client_secrets", "api_url", "send_updates",
        "share_notify", "attach_doc"},
     "microsoft": _COMMON
-    | {"client_id", "tenant", "token_file", "calendar", "authority_url", "graph_url"},
+    | {"client_id", "tenant", "token_file", "calendar", "mailbox", "authority_url", "graph_url"},
 }
 
 
@@ -430,6 +431,7 @@ def _calendar(r: _Reader, t: Any, i: int) -> CalendarConfig:
         client_id=client_id,
         tenant=r.get(t, "tenant", p, str, "organizations"),
         calendar=calendar,
+        mailbox=r.get(t, "mailbox", p, str, None) or None,
         token_file=r.path_(t, "token_file", p) or home / f"microsoft-{_slug(calendar or 'me')}.json",
         authority_url=r.url(t, "authority_url", p, "https://login.microsoftonline.com"),
         graph_url=r.url(t, "graph_url", p, "https://graph.microsoft.com/v1.0"),

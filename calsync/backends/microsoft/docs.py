@@ -35,12 +35,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.backends.docs_base import DocRef, DocRequest, mark_polled, polled_recently
-from calsync.backends.microsoft.calendar import GraphError, json_of
+from calsync.backends.microsoft.graph import json_of
 from calsync.core.actions import checklist_lines
-from calsync.errors import ConflictError, ForbiddenError, ProviderError
+from calsync.errors import ConflictError, ForbiddenError, GraphError, ProviderError
 
 if TYPE_CHECKING:
-    from calsync.backends.microsoft.calendar import Graph
+    from calsync.backends.microsoft.graph import Graph
     from calsync.core.state import KeyValue
 
 FOLDER = "calsync"
@@ -226,14 +226,15 @@ class OneDriveDocs:
         quoted = urllib.parse.quote(path)
         content = build_docx(request.template, request.title)
         resp = self.graph.request(
-            "PUT", f"/me/drive/root:/{quoted}:/content",
+            "PUT", f"{self.graph.mailbox}/drive/root:/{quoted}:/content",
             params={"@microsoft.graph.conflictBehavior": "fail"},
             headers={"Content-Type": DOCX_MIME},
             content=content,
             retry=False, ok=(409,),
         )
         # 409: made by an earlier run that did not get to remember it
-        item = (self.graph.get_json(f"/me/drive/root:/{quoted}") if resp.status_code == 409
+        box = self.graph.mailbox
+        item = (self.graph.get_json(f"{box}/drive/root:/{quoted}") if resp.status_code == 409
                 else json_of(resp))
         if resp.status_code != 409 and item.get("eTag"):
             self._remember(str(item["id"]), str(item["eTag"]), docx_text(content))
@@ -259,7 +260,8 @@ class OneDriveDocs:
         # not retried within the run (only reads and If-Match writes are); a transient
         # failure (throttling, a gateway) leaves "shared" false, and the next run shares again
         try:
-            self.graph.request("POST", f"/me/drive/items/{rec['id']}/invite", json_body=body)
+            self.graph.request("POST", f"{self.graph.mailbox}/drive/items/{rec['id']}/invite",
+                               json_body=body)
         except GraphError as exc:
             if exc.status not in (400, 403, 404):
                 raise
@@ -291,7 +293,7 @@ class OneDriveDocs:
         if link and polled_recently(self.state, "onedrive:polled", self.now):
             self._changed_ids = set()  # read within the hour: cached texts stand
             return self._changed_ids
-        url = link or "/me/drive/root/delta"
+        url = link or f"{self.graph.mailbox}/drive/root/delta"
         params = None if link else {"token": "latest"}
         changed: set[str] = set()
         try:
@@ -341,7 +343,7 @@ class OneDriveDocs:
             return self._fresh[doc.id]
         # no $select: Graph gives the download URL annotation on a plain item GET only
         # (under $select it is dropped or refused: microsoftgraph/microsoft-graph-docs#20212)
-        meta = self.graph.get_json(f"/me/drive/items/{doc.id}")
+        meta = self.graph.get_json(f"{self.graph.mailbox}/drive/items/{doc.id}")
         url = meta.get("@microsoft.graph.downloadUrl")
         if not url:
             raise ProviderError("OneDrive gave no download URL for the shared doc")
@@ -379,7 +381,7 @@ class OneDriveDocs:
             section = text if marker in text else f"{marker}\n{text}"
             patched = insert_section(data, section)
             resp = self.graph.request(
-                "PUT", f"/me/drive/items/{doc.id}/content",
+                "PUT", f"{self.graph.mailbox}/drive/items/{doc.id}/content",
                 headers={"If-Match": etag, "Content-Type": DOCX_MIME},
                 content=patched, ok=(412,),
             )
