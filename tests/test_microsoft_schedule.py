@@ -231,3 +231,22 @@ def test_a_steady_run_asks_no_free_busy(outlook: Any) -> None:
     calls = fake.graph_requests()
     assert len(calls) == 1 and calls[0].path.endswith("/calendarView/delta")
     assert not fake.graph_requests("POST")
+
+
+def test_many_addresses_and_a_long_period_are_asked_in_parts(ms_env: MsEnv) -> None:
+    from calsync.backends.microsoft import schedule
+
+    fake = ms_env.fake
+    people = [f"p{i:02d}@contoso.example" for i in range(schedule.MAX_SCHEDULES + 5)]
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    end = start + schedule.MAX_SPAN + timedelta(days=3)
+    edge = start + schedule.MAX_SPAN  # a busy time across the boundary of two periods
+    for who in people:
+        fake.schedules[who] = [(edge - timedelta(hours=1), edge + timedelta(hours=1), "unknown")]
+    got = ms_env.provider().busy(people, start, end)
+    posts = fake.graph_requests("POST")
+    assert len(posts) == 4  # 2 batches of addresses x 2 periods
+    assert sorted(len(json.loads(p.body)["schedules"]) for p in posts) == [5, 5, 20, 20]
+    # unknown holds the time; the halves from both periods join into one interval
+    assert got == {who: [(edge - timedelta(hours=1), edge + timedelta(hours=1))]
+                   for who in people}
