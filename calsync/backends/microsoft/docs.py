@@ -191,6 +191,7 @@ def _has_line(text: str, line: str) -> bool:
 
 
 def doc_path(request: DocRequest) -> str:
+    """The doc's OneDrive path: a readable title and a hash of the relationship key."""
     stem = re.sub(r'[\\/:*?"<>|#%\x00-\x1f\s]+', " ", request.title).strip()[:80] or "1on1"
     digest = hashlib.sha256(request.key.encode()).hexdigest()[:8]
     return f"{FOLDER}/{stem} {digest}.docx"
@@ -213,6 +214,7 @@ class OneDriveDocs:
         self.warnings: list[str] = []  # things the user should know, e.g. a refused share
 
     def ensure(self, request: DocRequest) -> DocRef:
+        """The pair's doc: created once (``conflictBehavior=fail``), shared with the counterpart."""
         key = f"onedrive:{request.key}"
         raw = self.state.get(key)
         if raw:
@@ -368,9 +370,11 @@ class OneDriveDocs:
         return docx_text(data)
 
     def read_text(self, doc: DocRef) -> str:
+        """The document's text, downloaded again only when its eTag changed."""
         return self._text(doc)
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        """Insert a dated section under the log heading unless it is there; If-Match."""
         seen = _plain(marker)  # headings read without their "##" in the document
         if _has_line(self._text(doc), seen):
             return False
