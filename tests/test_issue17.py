@@ -21,11 +21,12 @@ from dateutil import rrule
 from calsync.backends.base import Window, WriteStatus
 from calsync.backends.local.calendar import IcsProvider
 from calsync.backends.local.config import IcsCalendar
-from calsync.backends.microsoft.calendar import expand_recurrence, zone
+from calsync.backends.microsoft.recurrence import expand_recurrence
 from calsync.config import Detection, Owner
 from calsync.core.detect import detect
 from calsync.core.model import Body, Occurrence
 from calsync.ical.limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
+from calsync.ical.zones import zone
 from tests.conftest import EXAMPLES
 from tests.helpers import cli, status_json, write_config
 

@@ -283,7 +283,8 @@ def _testing_hint() -> str:
 
 
 def microsoft_checks(cal: MicrosoftCalendar, clock: Clock) -> Iterator[Check]:
-    from calsync.backends.microsoft.calendar import Graph, TokenSource, scopes_for
+    from calsync.backends.microsoft.auth import TokenSource, scopes_for
+    from calsync.backends.microsoft.graph import Graph
     from calsync.backends.retry import RetryPolicy
     from calsync.errors import ProviderError
 
@@ -315,9 +316,9 @@ def microsoft_checks(cal: MicrosoftCalendar, clock: Clock) -> Iterator[Check]:
                 f"lacks {', '.join(lacking)}" if lacking else "has every permission calsync needs",
                 f"{SETUP_MICROSOFT} and consent to every permission (an admin may have to)",
                 AuthError.exit_code)
-    graph = Graph(cal.graph_url, tokens, policy=RetryPolicy(tries=1))
+    graph = Graph(cal.graph_url, tokens, policy=RetryPolicy(tries=1), mailbox=cal.mailbox)
     try:
-        resp = graph.request("GET", "/me/calendars", params={"$select": "name"})
+        resp = graph.request("GET", f"{graph.mailbox}/calendars", params={"$select": "name"})
         names = [str(c.get("name")) for c in resp.json().get("value", [])]
     except AuthError as exc:
         yield Check(f"calendar {cal.name}", False, str(exc), SETUP_MICROSOFT, AuthError.exit_code)

@@ -18,6 +18,7 @@ class MicrosoftCalendar(CalendarBase):
     client_id: str | None = None
     tenant: str = "organizations"
     calendar: str | None = None  # a calendar's name; None: the default calendar
+    mailbox: str | None = None  # another user's mailbox (/users/{id}); None: the login's own
     token_file: Path | None = None
     authority_url: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
@@ -35,6 +36,7 @@ def parse(
         client_id=client_id,
         tenant=r.get(t, "tenant", p, str, "organizations"),
         calendar=calendar,
+        mailbox=r.get(t, "mailbox", p, str, None) or None,
         token_file=r.path_(t, "token_file", p) or token_home() / f"microsoft-{slug(calendar or 'me')}.json",
         authority_url=r.url(t, "authority_url", p, "https://login.microsoftonline.com"),
         graph_url=r.url(t, "graph_url", p, "https://graph.microsoft.com/v1.0"),
@@ -42,6 +44,6 @@ def parse(
 
 
 SCHEMA = Schema(
-    frozenset({"client_id", "tenant", "token_file", "calendar", "authority_url", "graph_url"}),
+    frozenset({"client_id", "tenant", "token_file", "calendar", "mailbox", "authority_url", "graph_url"}),
     parse,
 )

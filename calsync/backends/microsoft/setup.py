@@ -68,7 +68,7 @@ def setup(
     import msal
 
     from calsync.app.config_edit import upsert_calendar
-    from calsync.backends.microsoft.calendar import build_msal_app, scopes_for
+    from calsync.backends.microsoft.auth import build_msal_app, scopes_for
     from calsync.config import parse
     from calsync.paths import write_private
 
