@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Collection
 
 from calsync.backends.base import (
     DocRef,
@@ -80,9 +81,11 @@ class MemoryCalendar:
 
     kind = "memory"
 
-    def __init__(self, name: str = "memory", *, read_only: bool = False) -> None:
+    def __init__(self, name: str = "memory", *, read_only: bool = False,
+                 owner: Collection[str] = ()) -> None:
         self.name = name
         self.read_only = read_only
+        self.owner = tuple(owner)  # the owner's addresses, where an event cannot say
         self.events: dict[str, Occurrence] = {}
         self.attachments: dict[str, list[DocRef]] = {}
         self.writes: list[str] = []  # refs calsync wrote, in order
@@ -116,14 +119,16 @@ class MemoryCalendar:
     ) -> WriteResult:
         if self.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail=f"{self.name} is read_only")
-        if occurrence.organizer_is_self is False or not occurrence.writable:
+        if occurrence.cancelled:
+            return WriteResult(WriteStatus.GONE, detail="the occurrence was removed or cancelled")
+        if not occurrence.writable or not occurrence.owner_organizes(self.owner):
             return WriteResult(WriteStatus.FORBIDDEN, detail="not the organizer")
         first: Body | None = None
         for _ in range(2):
             stored = self.events.get(occurrence.ref)
             if stored is None or stored.removed or stored.status is Status.CANCELLED:
                 return WriteResult(WriteStatus.GONE, detail="the occurrence no longer exists")
-            if stored.organizer_is_self is False:
+            if not stored.owner_organizes(self.owner):
                 return WriteResult(WriteStatus.FORBIDDEN, detail="not the organizer")
             before = stored.description
             first = first or before

@@ -60,7 +60,7 @@ def write_occurrence(provider: IcsProvider, occ: Occurrence, splice: Splice) -> 
         return WriteResult(WriteStatus.GONE, detail="the occurrence was removed or cancelled")
     if not occ.writable:
         return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID")
-    if occ.organizer_is_self is False:
+    if not occ.owner_organizes(provider.owner.emails):
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
     ref = IcsRef.loads(occ.ref)
     path = Path(ref.file).resolve()  # through a symlink: replace the file, not the link

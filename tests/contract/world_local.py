@@ -8,8 +8,9 @@ from pathlib import Path
 
 from calsync.backends.base import DocRef
 from calsync.backends.local.calendar import IcsProvider, IcsRef
+from calsync.backends.local.config import IcsCalendar
 from calsync.backends.local.docs import LocalDocs
-from calsync.config import CalendarConfig, Owner
+from calsync.core.model import Owner
 from tests.contract import world as w
 
 
@@ -67,8 +68,7 @@ class LocalWorld:
         self.folder = self.tmp / "docs"
 
     def calendar(self, read_only: bool = False) -> IcsProvider:
-        return IcsProvider(CalendarConfig(name="local", provider="ics", path=self.path,
-                                          read_only=read_only),
+        return IcsProvider(IcsCalendar(name="local", path=self.path, read_only=read_only),
                            Owner((w.ME,), "Europe/Berlin"))
 
     def docs(self) -> LocalDocs:

@@ -49,8 +49,11 @@ class MicrosoftWorld:
 
     def calendar(self, read_only: bool = False) -> Any:
         from calsync.backends.microsoft.calendar import MicrosoftProvider
+        from calsync.backends.microsoft.config import MicrosoftCalendar
 
-        config = dataclasses.replace(self.env.calendar(), read_only=read_only)
+        config = self.env.calendar()
+        assert isinstance(config, MicrosoftCalendar)
+        config = dataclasses.replace(config, read_only=read_only)
         return MicrosoftProvider(config, self.env.owner(), self.env.state, w.T0,
                                  sleep=self.env.sleeps)
 
