@@ -289,3 +289,27 @@ def test_two_runners_started_together_write_each_invite_once(
     assert len(writes) >= 5 and set(writes.values()) == {1}, writes
     shared_with = [p[0]["emailAddress"] for p in fake_google.permissions.values()]
     assert len(shared_with) == len(set(shared_with))  # one doc per relationship
+
+
+_IMPORTS = """
+import sys
+from calsync.cli.main import main
+try:
+    main(sys.argv[1:], prog_name="calsync")
+except SystemExit:
+    pass
+print("PSYCOPG:", "psycopg" in sys.modules)
+"""
+
+
+def test_psycopg_is_imported_only_for_a_state_url(example: Path, pg_url: str,
+                                                  calsync_home: Path) -> None:
+    def imported(config: Path) -> bool:
+        out = subprocess.run([sys.executable, "-c", _IMPORTS, "--config", str(config), "run",
+                              "--now", EXAMPLE_NOW], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "CALSYNC_HOME": str(calsync_home)})
+        assert "Traceback" not in out.stderr, out.stderr
+        return out.stdout.strip().splitlines()[-1] == "PSYCOPG: True"
+
+    assert not imported(example)
+    assert imported(with_state(example, pg_url))
