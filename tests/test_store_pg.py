@@ -51,6 +51,14 @@ def test_redact_drops_the_password_wherever_it_is() -> None:
     assert 0 <= lock_key("me@example.com") < 2**63
 
 
+def test_a_url_libpq_cannot_read_is_a_config_error(example: Path) -> None:
+    with_state(example, f"postgresql://{USER}:{PASSWORD}@127.0.0.1:5432/db?bogus_option=1")
+    result = cli("--config", example, "run", "--now", EXAMPLE_NOW)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("calsync: state_url: not a PostgreSQL URL (")
+    assert "bogus_option" in result.stderr and PASSWORD not in result.output
+
+
 def test_run_keeps_its_state_in_postgresql_and_a_second_run_writes_nothing(
         example: Path, pg_url: str, calsync_home: Path) -> None:
     with_state(example, pg_url)

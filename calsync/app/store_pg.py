@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from calsync.app.store import ActionItemRow
-from calsync.errors import LockedError, ProviderError
+from calsync.errors import ConfigError, LockedError, ProviderError
 
 _SCHEMA: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS calsync_kv (scope TEXT, ns TEXT, key TEXT, value TEXT NOT NULL, "
@@ -67,17 +67,25 @@ class PgStore:
         self.url, self.shown, self.scope = url, redact(url), scope.lower()
         self._secrets = _secrets(url)
         try:
-            extra: dict[str, Any] = {"autocommit": True,
-                                     "application_name": f"calsync {os.getpid()}@{socket.gethostname()}"}
-            if "connect_timeout" not in psycopg.conninfo.conninfo_to_dict(url):
-                extra["connect_timeout"] = connect_timeout
+            given = psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.Error as exc:
+            raise ConfigError(f"state_url: not a PostgreSQL URL ({self._line(exc)})") from None
+        extra: dict[str, Any] = {"autocommit": True,
+                                 "application_name": f"calsync {os.getpid()}@{socket.gethostname()}"}
+        if "connect_timeout" not in given:
+            extra["connect_timeout"] = connect_timeout
+        try:
             self.db = psycopg.connect(url, **extra)
         except psycopg.Error as exc:
             raise ProviderError(f"{self.shown}: cannot open calsync state: {self._line(exc)}") from None
-        with self._errors("cannot set up calsync state"), self.db.transaction():
-            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            for statement in _SCHEMA:
-                self.db.execute(statement)
+        try:
+            with self._errors("cannot set up calsync state"), self.db.transaction():
+                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in _SCHEMA:
+                    self.db.execute(statement)
+        except ProviderError:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
