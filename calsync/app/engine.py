@@ -64,6 +64,18 @@ class CalendarSurvey:
 
 
 @dataclass
+class CalendarSummary:
+    """What ``status`` keeps of one calendar once it is analysed: the relationships (with
+    their own occurrences), the candidates for ``--explain`` and the read's warnings;
+    the whole read and the provider are dropped before the next calendar is read."""
+
+    calendar: CalendarConfig
+    statuses: list[RelationshipStatus]
+    candidates: list[Candidate]
+    warnings: list[str]
+
+
+@dataclass
 class Failure:
     calendar: str
     error: CalsyncError
@@ -79,7 +91,7 @@ class Failure:
 @dataclass
 class Report:
     generated_at: datetime
-    surveys: list[CalendarSurvey] = field(default_factory=list)
+    surveys: list[CalendarSummary] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -88,7 +100,7 @@ class Report:
 
     @property
     def problems(self) -> list[str]:
-        return [w for survey in self.surveys for w in survey.fetched.warnings]
+        return [w for survey in self.surveys for w in survey.warnings]
 
     def exit_code(self) -> int:
         if any(isinstance(f.error, AuthError) for f in self.failures):
@@ -146,7 +158,8 @@ def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurv
     owner = config.owner.emails
     for cal in config.calendars:
         try:
-            provider = open_provider(cal, config.owner, store.namespace(f"cal:{cal.name}"), now)
+            state = store.namespace(f"cal:{cal.name}", durable=True)
+            provider = open_provider(cal, config.owner, state, now)
             fetched = provider.fetch(span)
         except CalsyncError as exc:
             yield Failure(cal.name, exc)
@@ -167,6 +180,7 @@ def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurv
             yield Failure(cal.name, exc)
             continue
         yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)
+        del provider, fetched, found, statuses  # not held while the next calendar is read
 
 
 def status(config: Config, now: datetime, store: Store) -> Report:
@@ -175,9 +189,11 @@ def status(config: Config, now: datetime, store: Store) -> Report:
         if isinstance(item, Failure):
             report.failures.append(item)
         else:
-            report.surveys.append(item)
+            report.surveys.append(CalendarSummary(item.calendar, item.statuses, item.candidates,
+                                                  item.fetched.warnings))
             try:
                 item.provider.close()
             except CalsyncError as exc:
                 report.failures.append(Failure(item.calendar.name, exc))
+            del item
     return report
