@@ -30,6 +30,8 @@ Note = Callable[[list[str]], None]  # reports problems that do not stop the step
 
 @dataclass
 class Change:
+    """What a run did (or, in a dry run, would do) to one relationship's next invite."""
+
     calendar: str
     counterpart: str
     name: str | None
