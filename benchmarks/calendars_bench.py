@@ -7,7 +7,11 @@ so the total grows with the number of calendars and a flat RSS means each calend
 read is dropped before the next is read.
 
 Run: .venv/bin/python benchmarks/calendars_bench.py [--calendars 1,50,200] [--series 5]
-     [--years 1] [--repeat 5]
+     [--years 1] [--repeat 5] [--tree DIR ...]
+
+Each ``--tree`` is a source checkout to measure (default: this one); several are
+measured in turn inside each repetition, so a before/after comparison shares the
+machine's load.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ _TIMED = (
     "print(time.perf_counter() - t, usage.ru_maxrss, os.waitstatus_to_exitcode(status))\n"
 )
 
-# Counts write transactions the way SQLite commits them: an explicit COMMIT, or one
-# statement that changed rows outside a transaction (autocommit: its own fsync).
+# Counts write transactions the way SQLite commits them: an explicit COMMIT after rows
+# changed, or one statement that changed rows outside a transaction (autocommit: its
+# own fsync). A COMMIT with no change since BEGIN writes nothing and is not counted.
 _COUNTED = """
 import sys
 from datetime import datetime
@@ -48,15 +53,15 @@ stats = {"commits": 0, "rows": 0}
 store = store_mod.Store(data_dir() / "state.sqlite3")
 db = store.db
 before = db.total_changes
-state = {"in_tx": False, "last": db.total_changes}
+state = {"in_tx": False, "begun": db.total_changes}
 
 def trace(sql):
     word = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
     if word == "BEGIN":
-        state["in_tx"] = True
+        state["in_tx"], state["begun"] = True, db.total_changes
     elif word in ("COMMIT", "END"):
         state["in_tx"] = False
-        stats["commits"] += 1
+        stats["commits"] += db.total_changes > state["begun"]
     elif word == "ROLLBACK":
         state["in_tx"] = False
 
@@ -97,11 +102,50 @@ def build(folder: Path, calendars: int, series: int, years: int) -> Path:
     return config
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
-    out = subprocess.run([sys.executable, "-c", _TIMED, *cmd], env=env, check=True,
+def timed(cmd: list[str], env: dict[str, str], tree: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process run from ``tree``."""
+    out = subprocess.run([sys.executable, "-c", _TIMED, *cmd], env=env, check=True, cwd=tree,
                          capture_output=True, text=True).stdout.split()
     return float(out[0]), int(out[1]) / 1024
+
+
+def med(rows: list[tuple[float, float]]) -> str:
+    return (f"{statistics.median(r[0] for r in rows):6.2f} / "
+            f"{statistics.median(r[1] for r in rows):5.0f}")
+
+
+def measure(n: int, trees: list[Path], args: argparse.Namespace) -> None:
+    cli = [sys.executable, "-m", "calsync.cli"]
+    rows: dict[Path, dict[str, list[tuple[float, float]]]] = {
+        t: {"status": [], "first": [], "steady": []} for t in trees}
+    counted: dict[Path, list[str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = build(folder, n, args.series, args.years)
+        for r in range(args.repeat):
+            for k, tree in enumerate(trees):
+                env = {**os.environ, "CALSYNC_HOME": str(folder / f"home-s{r}-{k}")}
+                rows[tree]["status"].append(
+                    timed([*cli, "--config", str(config), "status", "--now", NOW], env, tree))
+                work = folder / f"w{r}-{k}"
+                work.mkdir()
+                conf = build(work, n, args.series, args.years)
+                env = {**os.environ, "CALSYNC_HOME": str(work / "home")}
+                run = [*cli, "--config", str(conf), "run", "--now", NOW]
+                rows[tree]["first"].append(timed(run, env, tree))
+                rows[tree]["steady"].append(timed(run, env, tree))
+                if r == 0:  # in-process, to see each statement
+                    done = subprocess.run(
+                        [sys.executable, "-c", _COUNTED, str(conf), NOW], env=env, cwd=tree,
+                        capture_output=True, text=True)
+                    if done.returncode:
+                        raise SystemExit(done.stderr)
+                    counted[tree] = done.stdout.split()
+    for tree in trees:
+        got = rows[tree]
+        print(f"{n:9d}  {med(got['status'])}     {med(got['first'])}        "
+              f"{med(got['steady'])}         {counted[tree][0]} / {counted[tree][1]}"
+              f"   {tree.name if len(trees) > 1 else ''}", flush=True)
 
 
 def main() -> None:
@@ -110,44 +154,16 @@ def main() -> None:
     ap.add_argument("--series", type=int, default=5)
     ap.add_argument("--years", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--tree", type=Path, action="append")
     args = ap.parse_args()
-    cli = [sys.executable, "-m", "calsync.cli"]
+    trees = [t.resolve() for t in args.tree or [Path(__file__).resolve().parent.parent]]
     print(f"{args.series} series x {args.years} y per calendar; median of {args.repeat}; "
           f"load {os.getloadavg()[0]:.1f}")
     print("calendars  status s / MiB   first run s / MiB   steady run s / MiB   "
           "steady commits / rows changed")
     for n in (int(x) for x in args.calendars.split(",")):
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            config = build(folder, n, args.series, args.years)
-            statuses = []
-            for r in range(args.repeat):
-                env = {**os.environ, "CALSYNC_HOME": str(folder / f"home-s{r}")}
-                statuses.append(timed([*cli, "--config", str(config), "status", "--now", NOW],
-                                      env))
-            firsts, steadies = [], []
-            for r in range(args.repeat):
-                work = folder / f"w{r}"
-                work.mkdir()
-                conf = build(work, n, args.series, args.years)
-                env = {**os.environ, "CALSYNC_HOME": str(work / "home")}
-                run = [*cli, "--config", str(conf), "run", "--now", NOW]
-                firsts.append(timed(run, env))
-                steadies.append(timed(run, env))
-            env = {**os.environ, "CALSYNC_HOME": str(folder / "w0" / "home")}
-            counted = subprocess.run(  # in-process, to see each statement
-                [sys.executable, "-c", _COUNTED, str(folder / "w0" / "config.toml"), NOW],
-                env=env, capture_output=True, text=True)
-            if counted.returncode:
-                raise SystemExit(counted.stderr)
-            figures = counted.stdout.split()
-
-        def med(rows: list[tuple[float, float]]) -> str:
-            return (f"{statistics.median(r[0] for r in rows):6.2f} / "
-                    f"{statistics.median(r[1] for r in rows):5.0f}")
-
-        print(f"{n:9d}  {med(statuses)}     {med(firsts)}        {med(steadies)}         "
-              f"{figures[0]} / {figures[1]}")
+        measure(n, trees, args)
+    print(f"load {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
