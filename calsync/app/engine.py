@@ -8,7 +8,7 @@ file) is reported and does not stop the others. ``calsync run`` builds on
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,7 @@ class RelationshipStatus:
     policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
     pulse: Summary | None = None  # the pair's pulse answers; None when [pulse] is off
     makeup: Makeup | None = None  # free slots after a skipped meeting
+    known_role: str | None = None  # the role, once the occurrences are dropped (summary)
 
     @property
     def role(self) -> str:
@@ -49,9 +50,27 @@ class RelationshipStatus:
         A majority, not the next meeting alone, so a one-off meeting the report sets up
         does not turn the owner's weekly 1on1 into someone else's.
         """
+        if self.known_role is not None:
+            return self.known_role
         live = [o for o in self.relationship.occurrences if not o.cancelled]
         mine = sum(1 for o in live if o.organizer_is_self)
         return "organizer" if live and mine * 2 >= len(live) else "attendee"
+
+    def summary(self) -> RelationshipStatus:
+        """What a report shows of it: the figures, marks and role, and of the occurrences
+        only those that first show a series or a title (so ``series`` and ``titles`` read
+        the same), so ``status`` keeps little per relationship."""
+        series: set[str] = set()
+        titles: set[str] = set()
+        firsts = []
+        for occ in self.relationship.occurrences:
+            sid = occ.series_id or occ.uid
+            if sid not in series or (occ.title and occ.title not in titles):
+                firsts.append(occ)
+                series.add(sid)
+                titles.add(occ.title)
+        rel = replace(self.relationship, occurrences=firsts)
+        return replace(self, relationship=rel, known_role=self.role)
 
 
 @dataclass
@@ -65,9 +84,10 @@ class CalendarSurvey:
 
 @dataclass
 class CalendarSummary:
-    """What ``status`` keeps of one calendar once it is analysed: the relationships (with
-    their own occurrences), the candidates for ``--explain`` and the read's warnings;
-    the whole read and the provider are dropped before the next calendar is read."""
+    """What ``status`` keeps of one calendar once it is analysed: each relationship's
+    figures and marks (:meth:`RelationshipStatus.summary`), the candidates for
+    ``--explain`` and the read's warnings; the occurrences and the provider are dropped
+    before the next calendar is read."""
 
     calendar: CalendarConfig
     statuses: list[RelationshipStatus]
@@ -189,8 +209,9 @@ def status(config: Config, now: datetime, store: Store) -> Report:
         if isinstance(item, Failure):
             report.failures.append(item)
         else:
-            report.surveys.append(CalendarSummary(item.calendar, item.statuses, item.candidates,
-                                                  item.fetched.warnings))
+            report.surveys.append(CalendarSummary(
+                item.calendar, [st.summary() for st in item.statuses], item.candidates,
+                item.fetched.warnings))
             try:
                 item.provider.close()
             except CalsyncError as exc:
