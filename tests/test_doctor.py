@@ -227,9 +227,10 @@ def test_microsoft_named_calendar_missing(ms_env: MsEnv, timer: Schedulers) -> N
 
 def test_microsoft_read_only_scope_lacking(ms_env: MsEnv) -> None:
     granted = {"calendars.read"}
+    covers = doctor_logins._GRAPH_COVERS
     assert doctor_logins.missing_scopes(["calendars.readwrite", "files.readwrite"], granted,
-                                 doctor_logins._GRAPH_COVERS) == ["calendars.readwrite", "files.readwrite"]
-    assert doctor_logins.missing_scopes(["calendars.read"], {"calendars.readwrite"}, doctor_logins._GRAPH_COVERS) == []
+                                        covers) == ["calendars.readwrite", "files.readwrite"]
+    assert doctor_logins.missing_scopes(["calendars.read"], {"calendars.readwrite"}, covers) == []
 
 
 def test_state_database_locked(tmp_path: Path, calsync_home: Path) -> None:

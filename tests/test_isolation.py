@@ -21,7 +21,7 @@ from calsync.core import agenda
 from calsync.paths import data_dir
 from tests.conftest import EXAMPLES
 from tests.fakes.google import FakeGoogle
-from tests.google_fixtures import fake_google  # noqa: F401
+from tests.google_fixtures import *  # noqa: F403
 from tests.helpers import EXAMPLE_NOW, SCENARIO_NOW, cli
 from tests.test_google_run import setup_calendar
 
