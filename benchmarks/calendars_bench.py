@@ -7,7 +7,7 @@ so the total grows with the number of calendars and a flat RSS means each calend
 read is dropped before the next is read.
 
 Run: .venv/bin/python benchmarks/calendars_bench.py [--calendars 1,50,200] [--series 5]
-     [--years 1] [--repeat 5] [--tree DIR ...]
+     [--years 1] [--repeat 5] [--tree DIR ...] [--status-only]
 
 Each ``--tree`` is a source checkout to measure (default: this one); several are
 measured in turn inside each repetition, so a before/after comparison shares the
@@ -127,6 +127,8 @@ def measure(n: int, trees: list[Path], args: argparse.Namespace) -> None:
                 env = {**os.environ, "CALSYNC_HOME": str(folder / f"home-s{r}-{k}")}
                 rows[tree]["status"].append(
                     timed([*cli, "--config", str(config), "status", "--now", NOW], env, tree))
+                if args.status_only:
+                    continue
                 work = folder / f"w{r}-{k}"
                 work.mkdir()
                 conf = build(work, n, args.series, args.years)
@@ -143,6 +145,9 @@ def measure(n: int, trees: list[Path], args: argparse.Namespace) -> None:
                     counted[tree] = done.stdout.split()
     for tree in trees:
         got = rows[tree]
+        if args.status_only:
+            print(f"{n:9d}  {med(got['status'])}   {tree.name}", flush=True)
+            continue
         print(f"{n:9d}  {med(got['status'])}     {med(got['first'])}        "
               f"{med(got['steady'])}         {counted[tree][0]} / {counted[tree][1]}"
               f"   {tree.name if len(trees) > 1 else ''}", flush=True)
@@ -155,6 +160,7 @@ def main() -> None:
     ap.add_argument("--years", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--tree", type=Path, action="append")
+    ap.add_argument("--status-only", action="store_true")
     args = ap.parse_args()
     trees = [t.resolve() for t in args.tree or [Path(__file__).resolve().parent.parent]]
     print(f"{args.series} series x {args.years} y per calendar; median of {args.repeat}; "
