@@ -18,6 +18,7 @@ from pathlib import Path
 from calsync.app.doctor_check import Check, Clock, utcnow
 from calsync.app.doctor_logins import google_checks, microsoft_checks
 from calsync.app.store import probe
+from calsync.backends.local.config import IcsCalendar
 from calsync.config import CalendarConfig, Config
 from calsync.errors import AuthError, CalendarFileError, CalsyncError, ConfigError
 
@@ -76,7 +77,7 @@ def calendar_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
         yield from microsoft_checks(cal, clock)
 
 
-def ics_check(cal: CalendarConfig) -> Check:
+def ics_check(cal: IcsCalendar) -> Check:
     from calsync.backends.local.calendar import ics_files  # the rule the reader itself applies
 
     name = f"calendar {cal.name}"

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from calsync.app.doctor_check import Check, Clock
-from calsync.config import CalendarConfig
+from calsync.backends.google.config import GoogleCalendar
+from calsync.backends.microsoft.config import MicrosoftCalendar
 from calsync.errors import AuthError, CalsyncError, ConfigError
 
 MAX_SKEW = timedelta(minutes=2)
@@ -90,7 +91,7 @@ def testing_note(login_at: datetime | None, now: datetime) -> str:
             "\"In production\" to keep it)")
 
 
-def google_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
+def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
     from calsync.backends.google.calendar import READ_ONLY_SCOPES, SCOPES
 
     name = f"login {cal.name}"
@@ -151,7 +152,7 @@ def google_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
     yield skew_check("Google", resp.get("date"), clock)
 
 
-def _google_answer(cal: CalendarConfig, status: int, body: bytes) -> Check:
+def _google_answer(cal: GoogleCalendar, status: int, body: bytes) -> Check:
     name = f"calendar {cal.name}"
     if status == 200:
         return Check(name, True, f"Google calendar {cal.calendar_id!r} answers")
@@ -177,8 +178,9 @@ def _testing_hint() -> str:
             "status to \"In production\"")
 
 
-def microsoft_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
-    from calsync.backends.microsoft.calendar import Graph, TokenSource, scopes_for
+def microsoft_checks(cal: MicrosoftCalendar, clock: Clock) -> Iterator[Check]:
+    from calsync.backends.microsoft.auth import TokenSource, scopes_for
+    from calsync.backends.microsoft.graph import Graph
     from calsync.backends.retry import RetryPolicy
     from calsync.errors import ProviderError
 
@@ -210,9 +212,9 @@ def microsoft_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
                 f"lacks {', '.join(lacking)}" if lacking else "has every permission calsync needs",
                 f"{SETUP_MICROSOFT} and consent to every permission (an admin may have to)",
                 AuthError.exit_code)
-    graph = Graph(cal.graph_url, tokens, policy=RetryPolicy(tries=1))
+    graph = Graph(cal.graph_url, tokens, policy=RetryPolicy(tries=1), mailbox=cal.mailbox)
     try:
-        resp = graph.request("GET", "/me/calendars", params={"$select": "name"})
+        resp = graph.request("GET", f"{graph.mailbox}/calendars", params={"$select": "name"})
         names = [str(c.get("name")) for c in resp.json().get("value", [])]
     except AuthError as exc:
         yield Check(f"calendar {cal.name}", False, str(exc), SETUP_MICROSOFT, AuthError.exit_code)

@@ -53,7 +53,7 @@ class RelationshipStatus:
         if self.known_role is not None:
             return self.known_role
         live = [o for o in self.relationship.occurrences if not o.cancelled]
-        mine = sum(1 for o in live if o.organizer_is_self)
+        mine = sum(1 for o in live if o.owner_organizes(()))  # the provider's word alone
         return "organizer" if live and mine * 2 >= len(live) else "attendee"
 
     def summary(self) -> RelationshipStatus:
