@@ -20,7 +20,7 @@ is tried, and a doc whose template write failed gets it on a later run. A share 
 answer was lost is looked up (``permissions.list``) before it is sent again.
 
 Every failure leaves as a :class:`~calsync.errors.CalsyncError`, mapped like the
-calendar's own (:func:`calsync.backends.google.calendar.http_error`).
+calendar's own (:func:`calsync.backends.google.client.http_error`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.backends.docs_base import DocRef, DocRequest, mark_polled, polled_recently
+from calsync.backends.google.client import (
+    RATE_LIMIT_REASONS,
+    error_message,
+    error_reason,
+    http_error,
+)
 from calsync.core.actions import checklist_lines
 from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderError
 
 if TYPE_CHECKING:
-    from calsync.backends.google.calendar import Session
+    from calsync.backends.google.client import Session
     from calsync.config import CalendarConfig
     from calsync.core.state import KeyValue
 
@@ -106,8 +112,6 @@ class GoogleDocBackend:
 
     def _error(self, exc: Any, what: str) -> CalsyncError:
         """An ``HttpError`` from Drive or Docs, mapped as the calendar's own errors are."""
-        from calsync.backends.google.calendar import http_error
-
         uri = str(getattr(exc, "uri", ""))
         api = "Google Docs API" if "docs." in uri or "/v1/documents" in uri else "Google Drive API"
         return http_error(exc, f"{self.cal.name}: shared doc", what, api)
@@ -213,8 +217,6 @@ class GoogleDocBackend:
 
     def _share(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
         from googleapiclient.errors import HttpError
-
-        from calsync.backends.google.calendar import RATE_LIMIT_REASONS, error_message, error_reason
 
         today = self.now.date()  # the run's clock: --now holds here too
         if rec.get("share_failed") and rec["share_failed"] > (
