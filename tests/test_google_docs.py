@@ -11,7 +11,7 @@ import pytest
 
 from calsync.backends.base import Window, WriteStatus
 from calsync.backends.docs_base import DocRequest
-from calsync.backends.google.docs import LOG_HEADING
+from calsync.backends.google.docedit import LOG_HEADING
 from calsync.core.model import Body
 from calsync.core.state import MemoryState
 from calsync.errors import AuthError, ForbiddenError, ProviderError
