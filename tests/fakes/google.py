@@ -674,6 +674,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            # the client hung up (a fault cell's reset or timeout): nobody to answer, and
+            # socketserver's traceback on stderr would land in the CLI's captured output
+            self.close_connection = True
+
     # -- plumbing ---------------------------------------------------------------------
     def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None,
               ctype: str = "application/json; charset=UTF-8") -> None:

@@ -52,23 +52,33 @@ def _stamp(dt: datetime, tz: ZoneInfo) -> str:
     return text.replace("+00:00", "Z") if str(tz) == "UTC" else text
 
 
-def busy_of(fake: FakeGoogle, who: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
-    """The merged busy intervals of calendar/person ``who`` inside ``[lo, hi)``."""
-    spans = []
+def busy_of(fake: FakeGoogle, people: set[str], lo: datetime,
+            hi: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+    """The merged busy intervals inside ``[lo, hi)`` of each calendar/person in ``people``
+    (one pass over the events, however many are asked)."""
+    spans: dict[str, list[tuple[datetime, datetime]]] = {who: [] for who in people}
     for ev in fake.events.values():
         if ev.get("_master") or ev.get("_gone") or ev.get("status") == "cancelled":
             continue
         if ev.get("transparency") == "transparent" or "_start" not in ev:
             continue
-        mine = who in ev["_cals"]
-        invited = [a for a in ev.get("attendees") or [] if a.get("email") == who]
-        if not mine and not invited:
-            continue
-        if any(a.get("responseStatus") == "declined" for a in invited):
-            continue
         s, e = max(ev["_start"], lo), min(ev["_end"], hi)
-        if s < e:
-            spans.append((s, e))
+        if s >= e:
+            continue
+        busy = {c for c in ev["_cals"] if c in people}
+        for a in ev.get("attendees") or []:
+            who = a.get("email")
+            if who in people:
+                if a.get("responseStatus") == "declined":
+                    busy.discard(who)
+                else:
+                    busy.add(who)
+        for who in busy:
+            spans[who].append((s, e))
+    return {who: _merged(found) for who, found in spans.items()}
+
+
+def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
     merged: list[tuple[datetime, datetime]] = []
     for s, e in sorted(spans):
         if merged and s <= merged[-1][1]:
@@ -90,8 +100,10 @@ def query(fake: FakeGoogle, body: Any, user: str) -> dict[str, Any]:
     except (ZoneInfoNotFoundError, ValueError):
         raise Invalid("invalid", "Invalid time zone definition for the time zone.") from None
     calendars: dict[str, Any] = {}
-    for n, item in enumerate(body.get("items") or []):
-        cal_id = str(item.get("id") or "")
+    items = [str(item.get("id") or "") for item in body.get("items") or []]
+    asked = {user if cal_id == "primary" else cal_id.lower() for cal_id in items}
+    busy = busy_of(fake, {who for who in asked if who in fake.calendars}, lo, hi)
+    for n, cal_id in enumerate(items):
         who = user if cal_id == "primary" else cal_id.lower()
         if n >= MAX_CALENDARS:
             calendars[cal_id] = {"errors": [{"domain": "global",
@@ -101,7 +113,7 @@ def query(fake: FakeGoogle, body: Any, user: str) -> dict[str, Any]:
                                  "busy": []}
         else:
             calendars[cal_id] = {"busy": [{"start": _stamp(s, tz), "end": _stamp(e, tz)}
-                                          for s, e in busy_of(fake, who, lo, hi)]}
+                                          for s, e in busy[who]]}
     return {"kind": "calendar#freeBusy", "timeMin": _stamp(lo, ZoneInfo("UTC")),
             "timeMax": _stamp(hi, ZoneInfo("UTC")), "calendars": calendars}
 
