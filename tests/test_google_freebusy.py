@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from calsync.backends.base import FreeBusy, Window
 from calsync.backends.google.calendar import GoogleProvider
 from calsync.config import Owner
@@ -221,6 +223,21 @@ def test_a_login_google_refuses_freebusy_to_still_runs(fake_google: FakeGoogle,
     assert len(freebusy_calls(fake_google)) == 1
     assert by_counterpart(doc)[ANN]["makeup"]["slots"][0] == "2026-11-27T10:30:00+01:00"
     assert any("calendar.events.freebusy" in w for w in doc["warnings"])
+
+
+def test_a_refresh_that_grants_fewer_scopes_is_believed_without_asking(
+        fake_google: FakeGoogle, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = google_config(fake_google, tmp_path)
+    token = tmp_path / "token.json"
+    info = fake_google.write_token(token, "me@example.com", ALL_SCOPES, expired=True)
+    fake_google.refresh[info["refresh_token"]].scopes[:] = OLD_SCOPES  # a box left unchecked
+    result = cli("--config", config, "run", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert api_requests(fake_google, "GET", "/events")  # the listing refreshed the login...
+    assert freebusy_calls(fake_google) == []  # ...whose answer named the scopes granted
+    assert "calendar.events.freebusy" in result.stderr
+    # google-auth's own warning on each such refresh would reach cron's stderr
+    assert not [r for r in caplog.records if "Not all requested scopes" in r.getMessage()]
 
 
 def test_freebusy_is_asked_only_when_a_meeting_was_skipped(fake_google: FakeGoogle,

@@ -130,7 +130,11 @@ class TokenFileLogin:
         return self._creds
 
     def granted(self) -> frozenset[str] | None:
-        self.credentials()
+        """What Google said it granted at the last refresh in this run, else what the
+        file lists (the scopes setup asked for: a box left unchecked is not seen)."""
+        live = getattr(self.credentials(), "granted_scopes", None)
+        if live:
+            return frozenset(str(s) for s in live)
         scopes = self._info.get("scopes")
         if isinstance(scopes, str):
             scopes = scopes.split()

@@ -23,8 +23,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # 403 reasons meaning the login lacks a scope (e.g. drive.file unchecked on the consent screen)
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 # Loggers of the client libraries: they warn on every non-2xx answer ("Encountered 403
-# Forbidden with reason ..."), which Python's last-resort handler prints to stderr.
-QUIET_LOGGERS = ("googleapiclient", "google_auth_httplib2")
+# Forbidden with reason ..."), and google-auth on each refresh of a login granted fewer
+# scopes than asked for, which Python's last-resort handler prints to stderr.
+QUIET_LOGGERS = ("googleapiclient", "google_auth_httplib2", "google.oauth2.credentials")
 
 
 def error_reason(exc: Any) -> str | None:
