@@ -48,7 +48,7 @@ from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderErro
 
 if TYPE_CHECKING:
     from calsync.backends.google.client import Session
-    from calsync.config import CalendarConfig
+    from calsync.backends.google.config import GoogleCalendar
     from calsync.core.state import KeyValue
 
 DOC_MIME = "application/vnd.google-apps.document"
@@ -70,7 +70,7 @@ class KnownDoc:
 
 class GoogleDocBackend:
     def __init__(
-        self, session: Session, state: KeyValue, cal: CalendarConfig, now: datetime
+        self, session: Session, state: KeyValue, cal: GoogleCalendar, now: datetime
     ) -> None:
         self.session = session
         self.now = now
