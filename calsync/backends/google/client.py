@@ -124,6 +124,7 @@ class Session:
 
     # -- credentials -------------------------------------------------------------------
     def credentials(self) -> Any:
+        """The login's google-auth credentials (built once)."""
         return self.login.credentials()
 
     def save(self) -> None:
@@ -132,6 +133,7 @@ class Session:
 
     # -- services -----------------------------------------------------------------------
     def service(self, api: str, version: str) -> Any:
+        """A built API (``calendar``/``v3``, ``drive``/``v3``, ``docs``/``v1``), once per run."""
         key = f"{api}:{version}"
         if key in self._services:
             return self._services[key]
