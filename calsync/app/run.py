@@ -26,8 +26,7 @@ import calsync.core.pulse as pulse
 from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, pulse_key, survey
 from calsync.app.progress import Progress, silent
 from calsync.app.store import Store
-from calsync.backends.base import HasDocs, ReadsDescription, WriteStatus
-from calsync.backends.docs_base import DocBackend, DocRef, DocRequest
+from calsync.backends.base import DocBackend, DocRef, DocRequest, HasDocs, ReadsDescription, WriteStatus
 from calsync.backends.local.docs import LocalDocs
 from calsync.config import Config
 from calsync.core.cadence import figures, held_meetings, who
@@ -335,7 +334,8 @@ def _relationship(
             before, after = whole, agenda.splice(whole, data) or whole
     if not ctx.dry_run:
         result = item.provider.write_description(
-            target, lambda body: agenda.splice(body, data), digest
+            target, lambda body: agenda.splice(body, data), digest,
+            attach=doc,  # the block links the pair's doc: a calendar that attaches files adds it
         )
         change.status, change.detail = result.status, result.detail
         if result.status is WriteStatus.UNCHANGED:
