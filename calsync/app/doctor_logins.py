@@ -92,7 +92,7 @@ def testing_note(login_at: datetime | None, now: datetime) -> str:
 
 
 def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
-    from calsync.backends.google.calendar import READ_ONLY_SCOPES, SCOPES
+    from calsync.backends.google.auth import READ_ONLY_SCOPES, SCOPES
 
     name = f"login {cal.name}"
     files = list(token_file_checks(name, cal.token_file, SETUP_GOOGLE))
@@ -105,14 +105,15 @@ def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
     import httplib2
     from google.auth.exceptions import RefreshError, TransportError
 
-    from calsync.backends.google.calendar import Session
-    from calsync.backends.retry import RetryPolicy
+    from calsync.backends.google.auth import TokenFileLogin
+    from calsync.backends.google.client import quiet_client_loggers
 
     logging.getLogger("google.oauth2").setLevel(logging.ERROR)
+    quiet_client_loggers()
     assert cal.token_file is not None
-    session = Session(cal.token_file, cal.api_url, RetryPolicy(tries=1), cal.name)
+    login = TokenFileLogin(cal.token_file, cal.name)
     try:
-        creds = session.credentials()
+        creds = login.credentials()
         creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=15)))
     except AuthError as exc:
         yield Check(name, False, str(exc), SETUP_GOOGLE, AuthError.exit_code)
@@ -125,7 +126,7 @@ def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
         yield Check(name, False, f"Google's token endpoint is unreachable ({type(exc).__name__})",
                     "check the network, proxy and the token_uri in the login file")
         return
-    session.save()
+    login.save()
     info = json.loads(cal.token_file.read_text(encoding="utf-8"))
     login_at = _parse_time(info.get("calsync_login_at"))
     yield Check(f"{name} refresh", True, testing_note(login_at, clock()))
