@@ -136,6 +136,7 @@ def test_no_slot_over_the_counterparts_busy_time(fake_google: FakeGoogle, tmp_pa
              ("2026-11-30T08:00:00", "2026-11-30T09:45:00"))
     both = by_counterpart(status_json(config, NOW))[ANN]["makeup"]
     assert both["skipped"] == "2026-11-26T10:00:00+01:00" and both["kind"] == "removed"
+    assert both["checked"] == "both"  # the text line says "free for you both"
     assert both["slots"] == ["2026-11-27T12:00:00+01:00", "2026-11-30T10:00:00+01:00",
                              "2026-12-01T09:30:00+01:00"]
     for slot in both["slots"]:

@@ -32,6 +32,7 @@ class Makeup:
     kind: str  # cancelled | declined | removed
     minutes: int
     slots: tuple[datetime, ...]
+    both: bool = False  # the counterpart's busy times were seen too (free/busy), not only the owner's
 
 
 @dataclass
@@ -134,7 +135,7 @@ def pulse_key(calendar: str, rel: Relationship) -> str:
 
 
 def makeup(st: RelationshipStatus, config: Config, now: datetime,
-           busy: list[tuple[datetime, datetime]]) -> Makeup | None:
+           busy: list[tuple[datetime, datetime]], both: bool = False) -> Makeup | None:
     """Make-up slots when the pair's last planned meeting was skipped and nothing is
     planned within ``[rescue] rescue_within_days``; None otherwise."""
     within = timedelta(days=config.rescue.within_days)
@@ -145,7 +146,7 @@ def makeup(st: RelationshipStatus, config: Config, now: datetime,
     zone = ZoneInfo(config.owner.timezone) if config.owner.timezone else now.tzinfo or UTC
     found = rescue.slots(busy, now, now + within, timedelta(minutes=minutes),
                          config.owner.working_hours, zone)
-    return Makeup(lost.start, lost.kind.value, minutes, tuple(found))
+    return Makeup(lost.start, lost.kind.value, minutes, tuple(found), both)
 
 
 def _makeups(statuses: list[RelationshipStatus], provider: Provider, occurrences: list[Occurrence],
@@ -162,7 +163,8 @@ def _makeups(statuses: list[RelationshipStatus], provider: Provider, occurrences
     if isinstance(provider, FreeBusy):
         seen = provider.busy(sorted({st.relationship.counterpart for st in lost}), now, now + within)
     for st in lost:
-        st.makeup = makeup(st, config, now, own + seen.get(st.relationship.counterpart.lower(), []))
+        theirs = seen.get(st.relationship.counterpart.lower())
+        st.makeup = makeup(st, config, now, own + (theirs or []), both=theirs is not None)
 
 
 def window(config: Config, now: datetime) -> Window:

@@ -63,16 +63,17 @@ def _makeup_json(m: Makeup | None) -> dict[str, Any] | None:
     if m is None:
         return None
     return {"skipped": m.skipped.isoformat(), "kind": m.kind, "minutes": m.minutes,
-            "slots": [s.isoformat() for s in m.slots]}
+            "slots": [s.isoformat() for s in m.slots], "checked": "both" if m.both else "owner"}
 
 
 def makeup_text(label: str, m: Makeup, zone_of: datetime) -> str:
-    """One line: which meeting was skipped and the free times found (your calendar only)."""
+    """One line: which meeting was skipped and the free times found (for you both when
+    the provider showed the counterpart's busy times, else in your calendar only)."""
     fmt = "%a %Y-%m-%d %H:%M"
     when = m.skipped.astimezone(zone_of.tzinfo).strftime(fmt)
     free = ", ".join(s.strftime(fmt) for s in m.slots) or "no free slot found"
     return (f"make-up: {label}: the 1on1 of {when} was {m.kind} and nothing is planned soon; "
-            f"free in your calendar ({m.minutes} min): {free}")
+            f"free {'for you both' if m.both else 'in your calendar'} ({m.minutes} min): {free}")
 
 
 def _pulse_json(s: Summary | None) -> dict[str, Any] | None:
