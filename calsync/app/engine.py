@@ -135,9 +135,14 @@ class Report:
 
     def exit_code(self) -> int:
         """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
-        if any(isinstance(f.error, AuthError) for f in self.failures):
-            return AuthError.exit_code
-        return max((f.error.exit_code for f in self.failures), default=0)
+        return exit_code(self.failures)
+
+
+def exit_code(failures: list[Failure]) -> int:
+    """A login failure (3) first (every pair would fail alike), else the highest exit code."""
+    if any(isinstance(f.error, AuthError) for f in failures):
+        return AuthError.exit_code
+    return max((f.error.exit_code for f in failures), default=0)
 
 
 def pulse_key(calendar: str, rel: Relationship) -> str:

@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, survey
+from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, exit_code, survey
 from calsync.app.pair import Change, Step, write_pair
 from calsync.app.progress import Progress, silent
 from calsync.app.shown import ShownToday
@@ -49,9 +49,7 @@ class RunReport:
 
     def exit_code(self) -> int:
         """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
-        if any(isinstance(f.error, AuthError) for f in self.failures):
-            return AuthError.exit_code
-        return max((f.error.exit_code for f in self.failures), default=0)
+        return exit_code(self.failures)
 
 
 @dataclass(frozen=True)
