@@ -8,27 +8,31 @@ a folder it is skipped with a warning and the other files count.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 
 from calsync.backends.base import Splice, Window, WriteResult
+from calsync.backends.local.cache import Cache, Key, overlaps, padded
 from calsync.config import CalendarConfig, Owner
 from calsync.core.model import FetchResult, Occurrence
 from calsync.errors import CalendarFileError
 from calsync.ical.normalise import Reading, zone
+from calsync.paths import data_dir
 
 
-def read_text(path: Path) -> tuple[str, str | None]:
-    """A file's text; invalid UTF-8 is read as Windows-1252 with a warning, never dropped."""
+def read_bytes(path: Path) -> tuple[bytes, os.stat_result]:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            return fh.read(), os.fstat(fh.fileno())
     except OSError as exc:
         raise CalendarFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return decode(raw, path)
 
 
 def decode(raw: bytes, path: Path) -> tuple[str, str | None]:
+    """A file's text; invalid UTF-8 is read as Windows-1252 with a warning, never dropped."""
     try:
         return raw.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
@@ -64,10 +68,11 @@ class IcsProvider:
         *,
         before_replace: Callable[[Path], None] | None = None,
         lock_wait: float = 10.0,
+        cache: bool = True,
     ) -> None:
         """``before_replace`` runs with our finished temp file just before the rename (a
         seam for tests to save the file "concurrently"); ``lock_wait`` bounds the wait
-        for another writer's lock."""
+        for another writer's lock; ``cache=False`` reads every file in full each time."""
         assert cal.path is not None
         self.before_replace = before_replace
         self.lock_wait = lock_wait
@@ -77,29 +82,56 @@ class IcsProvider:
         self.owner = owner
         self.default_tz: tzinfo = zone(owner.timezone) or datetime.now().astimezone().tzinfo  # type: ignore[assignment]
         self.reading = Reading(self.name, owner.emails, self.default_tz, self.read_only, self.kind)
+        self.cache = Cache(data_dir() / "cache" / "ics") if cache else None
 
     def files(self) -> list[Path]:
         return ics_files(self.path)
 
     def fetch(self, window: Window) -> FetchResult:
-        from calsync.ical.read import read_calendar
-
         result = FetchResult()
         folder = self.path.is_dir()
         for file in self.files():
             try:
-                text, warning = read_text(file)
+                raw, st = read_bytes(file)
+                text, warning = decode(raw, file)
                 if warning:
                     result.warnings.append(warning)
-                read = read_calendar(text, file, self.reading, (window.start, window.end))
+                occurrences, warnings = self._read(file, raw, st, text, window)
             except CalendarFileError as exc:
                 if not folder:
                     raise
                 result.warnings.append(f"skipped file: {exc}")  # the folder's other files count
                 continue
-            result.warnings.extend(read.warnings)
-            result.occurrences.extend(read.occurrences)
+            result.warnings.extend(warnings)
+            result.occurrences.extend(occurrences)
         return result
+
+    def _read(
+        self, file: Path, raw: bytes, st: os.stat_result, text: str, window: Window
+    ) -> tuple[list[Occurrence], list[str]]:
+        """One file's read: from the cache when the file and the reader are as cached."""
+        span = (window.start, window.end)
+        if self.cache is None:
+            return self._parse(file, text, span)[:2]
+        key = Key(str(file), st.st_size, st.st_mtime_ns, hashlib.sha256(raw).hexdigest(),
+                  repr(self.reading))
+        hit = self.cache.get(key, *span)
+        if hit is not None:
+            return hit
+        wide = padded(*span)
+        occurrences, warnings, bound = self._parse(file, text, wide)
+        if bound:  # what it warned about depends on the window: read exactly that one
+            return self._parse(file, text, span)[:2]
+        self.cache.put(key, wide, occurrences, warnings)
+        return [o for o in occurrences if overlaps(o, *span)], warnings
+
+    def _parse(
+        self, file: Path, text: str, span: tuple[datetime, datetime]
+    ) -> tuple[list[Occurrence], list[str], bool]:
+        from calsync.ical.read import read_calendar
+
+        read = read_calendar(text, file, self.reading, span)
+        return read.occurrences, read.warnings, read.window_bound
 
     def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
         return self.write_descriptions([(occurrence, splice)])[0]
