@@ -47,10 +47,10 @@ class Key:
 
 def padded(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The window a miss reads: whole UTC days, a day before and a week after."""
-    midnight = {"hour": 0, "minute": 0, "second": 0, "microsecond": 0}
-    a = start.astimezone(UTC).replace(**midnight) - BEFORE
-    b = end.astimezone(UTC).replace(**midnight) + AFTER
-    return a, b
+    def midnight(t: datetime) -> datetime:
+        return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    return midnight(start) - BEFORE, midnight(end) + AFTER
 
 
 def overlaps(occ: Occurrence, start: datetime, end: datetime) -> bool:
