@@ -26,12 +26,12 @@ import calsync.core.pulse as pulse
 from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, pulse_key, survey
 from calsync.app.progress import Progress, silent
 from calsync.app.store import Store
-from calsync.backends.base import HasDocs, ReadsDescription, WriteStatus
+from calsync.backends.base import HasDocs, ReadsDescription, Splice, WriteResult, WritesMany, WriteStatus
 from calsync.backends.docs_base import DocBackend, DocRef, DocRequest
 from calsync.backends.local.docs import LocalDocs
 from calsync.config import Config
 from calsync.core.cadence import figures, held_meetings, who
-from calsync.core.model import Occurrence
+from calsync.core.model import Body, Occurrence
 from calsync.errors import AuthError, CalsyncError, ConflictError, LockedError
 from calsync.paths import data_dir
 
@@ -176,6 +176,7 @@ def run(config: Config, now: datetime, store: Store, dry_run: bool = False,
 def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     _problems(ctx, report, item.fetched.warnings)
     docs = _docs(ctx.config, item)
+    slots: list[Change | _Planned | None] = []  # in the order of the relationships
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
         _warn_once(ctx, item.calendar.name, status, report)
         if status.makeup is not None:
@@ -198,13 +199,38 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
             # the others to be written; the exit code still reports it
             report.failures.append(Failure(item.calendar.name, exc, pair=who(status.relationship)))
             continue
-        if change is not None:
-            if change.status is not WriteStatus.WRITTEN:  # e.g. forbidden: says so once a day
-                change.repeat = not ctx.shown.first(
-                    f"change|{change.calendar}|{change.counterpart}|{change.start.isoformat()}"
-                    f"|{change.status.value}|{change.detail}")
-            report.changes.append(change)
+        slots.append(change)
+    _write_planned(ctx, item, slots, report)
+    for slot in slots:
+        if isinstance(slot, Change):
+            if slot.status is not WriteStatus.WRITTEN:  # e.g. forbidden: says so once a day
+                slot.repeat = not ctx.shown.first(
+                    f"change|{slot.calendar}|{slot.counterpart}|{slot.start.isoformat()}"
+                    f"|{slot.status.value}|{slot.detail}")
+            report.changes.append(slot)
     _problems(ctx, report, getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
+
+
+def _write_planned(
+    ctx: _Ctx, item: CalendarSurvey, slots: list[Change | _Planned | None], report: RunReport
+) -> None:
+    """The writes a provider takes together (one pass over an .ics file), then each one
+    finished as if written alone; a file that cannot be written fails every pair in it."""
+    planned = [(i, p) for i, p in enumerate(slots) if isinstance(p, _Planned)]
+    if not planned:
+        return
+    assert isinstance(item.provider, WritesMany)
+    try:
+        results = item.provider.write_descriptions([(p.target, p.splice) for _, p in planned])
+    except AuthError:
+        raise
+    except CalsyncError as exc:
+        for i, p in planned:
+            report.failures.append(Failure(item.calendar.name, exc, pair=p.pair))
+            slots[i] = None
+        return
+    for (i, p), result in zip(planned, results, strict=True):
+        slots[i] = _finish(ctx, item, p, result)
 
 
 def _problems(ctx: _Ctx, report: RunReport, problems: list[str]) -> None:
@@ -260,7 +286,7 @@ def last_held(status: RelationshipStatus, now: datetime, owner: tuple[str, ...])
 def _relationship(
     ctx: _Ctx, item: CalendarSurvey, status: RelationshipStatus, docs: DocBackend,
     report: RunReport,
-) -> Change | None:
+) -> Change | _Planned | None:
     config, now, store = ctx.config, ctx.now, ctx.store
     rel = status.relationship
     target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days))
@@ -333,18 +359,39 @@ def _relationship(
         whole = item.provider.read_description(target)
         if whole is not None:
             before, after = whole, agenda.splice(whole, data) or whole
-    if not ctx.dry_run:
-        result = item.provider.write_description(
-            target, lambda body: agenda.splice(body, data), digest
-        )
-        change.status, change.detail = result.status, result.detail
-        if result.status is WriteStatus.UNCHANGED:
-            return None
-        if result.status is not WriteStatus.WRITTEN:
-            return change
-        store.record_write(item.calendar.name, target.ref, digest, now)
-        before, after = result.before or before, result.after or after  # as actually stored
-    change.diff = _diff(before.text, after.text, who(rel), target.start)
+    if ctx.dry_run:
+        change.diff = _diff(before.text, after.text, who(rel), target.start)
+        return change
+    planned = _Planned(change, target, lambda body: agenda.splice(body, data), digest, who(rel),
+                       before, after)
+    if isinstance(item.provider, WritesMany):
+        return planned  # written with the calendar's other writes
+    return _finish(ctx, item, planned, item.provider.write_description(target, planned.splice, digest))
+
+
+@dataclass
+class _Planned:
+    """A write decided for one relationship, not yet made."""
+
+    change: Change
+    target: Occurrence
+    splice: Splice
+    digest: str
+    pair: str
+    before: Body
+    after: Body
+
+
+def _finish(ctx: _Ctx, item: CalendarSurvey, p: _Planned, result: WriteResult) -> Change | None:
+    change = p.change
+    change.status, change.detail = result.status, result.detail
+    if result.status is WriteStatus.UNCHANGED:
+        return None
+    if result.status is not WriteStatus.WRITTEN:
+        return change
+    ctx.store.record_write(item.calendar.name, p.target.ref, p.digest, ctx.now)
+    before, after = result.before or p.before, result.after or p.after  # as actually stored
+    change.diff = _diff(before.text, after.text, p.pair, p.target.start)
     return change
 
 
