@@ -25,8 +25,12 @@ Splice = Callable[[Body], Body | None]
 
 @dataclass(frozen=True)
 class Window:
+    """What to read. ``everything``: every event, not only those that can be a 1on1 (a
+    provider may leave the others out otherwise, and then says so in FetchResult.partial)."""
+
     start: datetime
     end: datetime
+    everything: bool = False
 
 
 class WriteStatus(enum.StrEnum):

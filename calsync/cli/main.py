@@ -123,7 +123,7 @@ def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
     from calsync.app import engine, report
 
     config = _load(ctx)
-    report_ = engine.status(config, _now(now_text, config), _store())
+    report_ = engine.status(config, _now(now_text, config), _store(), everything=explain)
     if explain:
         click.echo(report.explain_text(report_))
     else:

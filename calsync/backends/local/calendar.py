@@ -69,10 +69,12 @@ class IcsProvider:
         before_replace: Callable[[Path], None] | None = None,
         lock_wait: float = 10.0,
         cache: bool = True,
+        prefilter: bool = True,
     ) -> None:
         """``before_replace`` runs with our finished temp file just before the rename (a
         seam for tests to save the file "concurrently"); ``lock_wait`` bounds the wait
-        for another writer's lock; ``cache=False`` reads every file in full each time."""
+        for another writer's lock; ``cache=False`` reads every file each time, ``prefilter=False``
+        parses every VEVENT even when the window asks only for what can be a 1on1."""
         assert cal.path is not None
         self.before_replace = before_replace
         self.lock_wait = lock_wait
@@ -83,12 +85,15 @@ class IcsProvider:
         self.default_tz: tzinfo = zone(owner.timezone) or datetime.now().astimezone().tzinfo  # type: ignore[assignment]
         self.reading = Reading(self.name, owner.emails, self.default_tz, self.read_only, self.kind)
         self.cache = Cache(data_dir() / "cache" / "ics") if cache else None
+        self.prefilter = prefilter
 
     def files(self) -> list[Path]:
         return ics_files(self.path)
 
     def fetch(self, window: Window) -> FetchResult:
-        result = FetchResult()
+        """Every occurrence in the window; unless ``window.everything``, those that can
+        never be a 1on1 may be left out unread (then ``partial`` says so)."""
+        result = FetchResult(partial=self.prefilter and not window.everything)
         folder = self.path.is_dir()
         for file in self.files():
             try:
@@ -111,25 +116,30 @@ class IcsProvider:
     ) -> tuple[list[Occurrence], list[str]]:
         """One file's read: from the cache when the file and the reader are as cached."""
         span = (window.start, window.end)
+        partial = self.prefilter and not window.everything
         if self.cache is None:
-            return self._parse(file, text, span)[:2]
+            return self._parse(file, text, span, partial)[:2]
         key = Key(str(file), st.st_size, st.st_mtime_ns, hashlib.sha256(raw).hexdigest(),
-                  repr(self.reading))
+                  f"{self.reading!r} partial={partial}")
         hit = self.cache.get(key, *span)
         if hit is not None:
             return hit
         wide = padded(*span)
-        occurrences, warnings, bound = self._parse(file, text, wide)
+        occurrences, warnings, bound = self._parse(file, text, wide, partial)
         if bound:  # what it warned about depends on the window: read exactly that one
-            return self._parse(file, text, span)[:2]
+            return self._parse(file, text, span, partial)[:2]
         self.cache.put(key, wide, occurrences, warnings)
         return [o for o in occurrences if overlaps(o, *span)], warnings
 
     def _parse(
-        self, file: Path, text: str, span: tuple[datetime, datetime]
+        self, file: Path, text: str, span: tuple[datetime, datetime], partial: bool
     ) -> tuple[list[Occurrence], list[str], bool]:
         from calsync.ical.read import read_calendar
 
+        if partial and "BEGIN:VCALENDAR" in text[:4096].upper():  # else the reader says why
+            from calsync.ical.prefilter import prefilter
+
+            text = prefilter(text, span, self.owner.emails).text
         read = read_calendar(text, file, self.reading, span)
         return read.occurrences, read.warnings, read.window_bound
 
