@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,3 +153,23 @@ def test_corpus_status_json_is_identical_with_and_without_the_fast_paths(
         _plain(m)
         full = outputs()
     assert cold == warm == full
+
+
+def test_a_cache_hit_imports_no_icalendar_library(tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    shutil.copytree(EXAMPLES, folder)
+    probe = ("import sys\nfrom calsync.cli.main import main\n"
+             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+             "print([m for m in ('icalendar', 'recurring_ical_events') if m in sys.modules])\n")
+    args = ["--config", str(folder / "config.toml"), "status", "--now", EXAMPLE_NOW]
+    env = {**os.environ, "CALSYNC_HOME": str(tmp_path / "home")}
+
+    def imported() -> str:
+        out = subprocess.run([sys.executable, "-c", probe, *args], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        return out.strip().splitlines()[-1]
+
+    assert imported() == "['icalendar', 'recurring_ical_events']"  # a miss parses
+    assert imported() == "[]"  # a hit does not
+    (folder / "calendar.ics").write_text((folder / "calendar.ics").read_text() + "\n")
+    assert imported() == "['icalendar', 'recurring_ical_events']"  # the file changed: a miss

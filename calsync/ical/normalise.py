@@ -62,18 +62,39 @@ class Reading:
     kind: str = "ics"
 
 
-def occurrence(reading: Reading, comp: Any, uid: str, recurring: bool, file: Path) -> Occurrence:
+_People = tuple[str | None, tuple[Attendee, ...], Body]
+Memo = dict[tuple[int, int, int], tuple[Any, Any, Any, _People]]
+
+
+def _people(comp: Any, memo: Memo | None) -> _People:
+    """Organizer, attendees and description; the instances of one series share the very
+    property objects (the expander copies the component shallowly), so they are read once."""
+    props = (comp.get("ORGANIZER"), comp.get("ATTENDEE"), comp.get("DESCRIPTION", ""))
+    key = (id(props[0]), id(props[1]), id(props[2]))
+    if memo is not None:
+        hit = memo.get(key)
+        if hit is not None and hit[0] is props[0] and hit[1] is props[1] and hit[2] is props[2]:
+            return hit[3]
+    organizer, organizer_name = _address(props[0])
+    attendees = tuple(_attendee(a) for a in as_list(props[1]))
+    if organizer and organizer_name and not any(a.email == organizer for a in attendees):
+        attendees += (Attendee(organizer, organizer_name, response=Response.ACCEPTED),)
+    description = _text(props[2])
+    people = (organizer, attendees, Body(description, html=_looks_html(description)))
+    if memo is not None:
+        memo[key] = (*props, people)  # holds the objects: their ids stay theirs
+    return people
+
+
+def occurrence(reading: Reading, comp: Any, uid: str, recurring: bool, file: Path,
+               memo: Memo | None = None) -> Occurrence:
     start_raw = comp["DTSTART"]
     all_day = not isinstance(start_raw.dt, datetime)
     start = aware(reading, start_raw.dt, start_raw.params.get("TZID"))
     end = _end(reading, comp, start, all_day)
     rid_prop = comp.get("RECURRENCE-ID") if recurring else None
     rid = aware(reading, rid_prop.dt, rid_prop.params.get("TZID")) if rid_prop else None
-    organizer, organizer_name = _address(comp.get("ORGANIZER"))
-    attendees = tuple(_attendee(a) for a in as_list(comp.get("ATTENDEE")))
-    if organizer and organizer_name and not any(a.email == organizer for a in attendees):
-        attendees += (Attendee(organizer, organizer_name, response=Response.ACCEPTED),)
-    description = _text(comp.get("DESCRIPTION", ""))
+    organizer, attendees, body = _people(comp, memo)
     has_uid = comp.get("UID") is not None
     return Occurrence(
         provider=reading.kind,
@@ -91,7 +112,7 @@ def occurrence(reading: Reading, comp: Any, uid: str, recurring: bool, file: Pat
         organizer_is_self=(organizer in reading.owner) if organizer else True,
         attendees=attendees,
         status=_STATUSES.get(str(comp.get("STATUS", "")).upper(), Status.CONFIRMED),
-        description=Body(description, html=_looks_html(description)),
+        description=body,
         writable=has_uid and not reading.read_only,
     )
 

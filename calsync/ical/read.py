@@ -22,7 +22,7 @@ import recurring_ical_events
 from calsync.core.model import Occurrence, Status
 from calsync.errors import CalendarFileError
 from calsync.ical.limits import Budget, Load, rule_load
-from calsync.ical.normalise import IcsRef, Reading, as_list, aware, occurrence, synthetic_uid
+from calsync.ical.normalise import IcsRef, Memo, Reading, as_list, aware, occurrence, synthetic_uid
 
 Span = tuple[datetime, datetime]
 
@@ -90,8 +90,9 @@ def _occurrences(
         if c.get("RRULE") or c.get("RDATE") or c.get("RECURRENCE-ID")
     }
     seen: set[tuple[str, datetime]] = set()  # aware datetimes compare as instants
+    memo: Memo = {}
     for comp, uid in _expand(cal, events, file, reading, window, result):
-        occ = occurrence(reading, comp, uid, uid in recurring, file)
+        occ = occurrence(reading, comp, uid, uid in recurring, file, memo)
         key = (uid, occ.recurrence_id or occ.start)
         if key not in seen:
             seen.add(key)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from calsync.core.model import Attendee, AttendeeKind, Body, Occurrence, Response, Status
 
-SCHEMA = 1
+SCHEMA = 2
 MAX_ENTRIES = 256
 MAX_BYTES = 64 * 1024 * 1024  # a bigger read is not worth keeping on disk
 BEFORE = timedelta(days=1)
@@ -78,15 +78,15 @@ class Cache:
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used
         try:
-            occs = [_occ(o) for o in data["occurrences"]]
+            occs = _decode(data["occurrences"])
         except (KeyError, TypeError, ValueError):
             return None
         return [o for o in occs if overlaps(o, start, end)], list(data["warnings"])
 
     def put(self, key: Key, span: tuple[datetime, datetime], occurrences: list[Occurrence],
             warnings: list[str]) -> None:
-        encoded = [_occ_json(o) for o in occurrences]
-        if any(e is None for e in encoded):
+        encoded = _encode(occurrences)
+        if encoded is None:
             return  # a zone we cannot name again: not cached
         text = json.dumps({"schema": SCHEMA, "key": _key_json(key), "start": span[0].isoformat(),
                            "end": span[1].isoformat(), "warnings": warnings,
@@ -132,29 +132,40 @@ def _dt(raw: list[Any]) -> datetime:
     return value.astimezone(ZoneInfo(key)) if key else value
 
 
-def _occ_json(o: Occurrence) -> dict[str, Any] | None:
-    times = [_dt_json(o.start), _dt_json(o.end),
-             _dt_json(o.recurrence_id) if o.recurrence_id else []]
-    if any(t is None for t in times):
-        return None
-    return {
-        "p": o.provider, "c": o.calendar, "r": o.ref, "u": o.uid, "s": times[0], "e": times[1],
-        "t": o.title, "si": o.series_id, "ri": times[2], "ad": o.all_day, "o": o.organizer,
-        "os": o.organizer_is_self,
-        "a": [[a.email, a.name, a.kind.value, a.response.value, a.is_self] for a in o.attendees],
-        "st": o.status.value, "rm": o.removed, "d": [o.description.text, o.description.html],
-        "et": o.etag, "w": o.writable,
-    }
+def _encode(occurrences: list[Occurrence]) -> dict[str, Any] | None:
+    """Occurrences as a table of shared templates (what the instances of a series have in
+    common) and, per occurrence, its template, times and ref; None if a zone has no name."""
+    templates: dict[str, int] = {}
+    rows: list[list[Any]] = []
+    for o in occurrences:
+        times = [_dt_json(o.start), _dt_json(o.end),
+                 _dt_json(o.recurrence_id) if o.recurrence_id else []]
+        if any(t is None for t in times):
+            return None
+        template = json.dumps([
+            o.provider, o.calendar, o.uid, o.title, o.series_id, o.all_day, o.organizer,
+            o.organizer_is_self,
+            [[a.email, a.name, a.kind.value, a.response.value, a.is_self] for a in o.attendees],
+            o.status.value, o.removed, o.description.text, o.description.html, o.etag, o.writable,
+        ], separators=(",", ":"))
+        rows.append([templates.setdefault(template, len(templates)), o.ref, *times])
+    return {"templates": list(templates), "rows": rows}
 
 
-def _occ(d: dict[str, Any]) -> Occurrence:
-    return Occurrence(
-        provider=d["p"], calendar=d["c"], ref=d["r"], uid=d["u"], start=_dt(d["s"]),
-        end=_dt(d["e"]), title=d["t"], series_id=d["si"],
-        recurrence_id=_dt(d["ri"]) if d["ri"] else None, all_day=d["ad"], organizer=d["o"],
-        organizer_is_self=d["os"],
-        attendees=tuple(Attendee(e, n, AttendeeKind(k), Response(r), s)
-                        for e, n, k, r, s in d["a"]),
-        status=Status(d["st"]), removed=d["rm"], description=Body(d["d"][0], d["d"][1]),
-        etag=d["et"], writable=d["w"],
-    )
+def _decode(data: dict[str, Any]) -> list[Occurrence]:
+    templates = []
+    for raw in data["templates"]:
+        (provider, calendar, uid, title, series_id, all_day, organizer, organizer_is_self,
+         attendees, status, removed, text, html, etag, writable) = json.loads(raw)
+        templates.append({
+            "provider": provider, "calendar": calendar, "uid": uid, "title": title,
+            "series_id": series_id, "all_day": all_day, "organizer": organizer,
+            "organizer_is_self": organizer_is_self,
+            "attendees": tuple(Attendee(e, n, AttendeeKind(k), Response(r), s)
+                               for e, n, k, r, s in attendees),
+            "status": Status(status), "removed": removed, "description": Body(text, html),
+            "etag": etag, "writable": writable,
+        })
+    return [Occurrence(ref=ref, start=_dt(s), end=_dt(e), recurrence_id=_dt(r) if r else None,
+                       **templates[t])
+            for t, ref, s, e, r in data["rows"]]
