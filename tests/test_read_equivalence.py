@@ -26,9 +26,9 @@ import pytest
 
 from calsync.backends.base import Window
 from calsync.backends.local.calendar import IcsProvider
-from calsync.config import CalendarConfig, Owner
+from calsync.backends.local.config import IcsCalendar
 from calsync.core.detect import shape
-from calsync.core.model import FetchResult
+from calsync.core.model import FetchResult, Owner
 from calsync.errors import CalendarFileError
 from tests.conftest import EXAMPLES, ROOT, SCENARIOS, corpus_files
 from tests.helpers import EXAMPLE_NOW, SCENARIO_NOW, cli
@@ -48,7 +48,7 @@ OWNER = ("me@example.com", "me@x.org")
 
 
 def _fetch(path: Path, window: Window, **kw: bool) -> FetchResult | str:
-    prov = IcsProvider(CalendarConfig(name="c", provider="ics", path=path),
+    prov = IcsProvider(IcsCalendar(name="c", path=path),
                        Owner(OWNER, "Europe/Berlin"), **kw)
     try:
         return prov.fetch(window)

@@ -33,11 +33,13 @@ _UID_LINE = re.compile(r"^UID[;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.MULTILINE 
 @dataclass(frozen=True)
 class Options:
     """How a calendar may be written: not at all (read_only), how long to wait for another
-    writer's lock, and a test seam run on our finished temp file just before the rename."""
+    writer's lock, a test seam run on our finished temp file just before the rename, and
+    whose events may be written."""
 
     read_only: bool = False
     lock_wait: float = 10.0
     before_replace: Callable[[Path], None] | None = None
+    owner: tuple[str, ...] = ()  # the owner's addresses: only their events are written
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def _refused(occ: Occurrence, options: Options) -> WriteResult | None:
         return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
     if not occ.writable:
         return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID or was removed")
-    if occ.organizer_is_self is False:
+    if not occ.owner_organizes(options.owner):
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
     return None
 

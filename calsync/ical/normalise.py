@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from calsync.core.model import Attendee, AttendeeKind, Body, Occurrence, Response, Status
+from calsync.ical.zones import windows_zone
 
 _KINDS = {
     "INDIVIDUAL": AttendeeKind.PERSON,
@@ -195,15 +196,3 @@ def zone(name: str | None) -> tzinfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return windows_zone(name)
-
-
-def windows_zone(name: str) -> ZoneInfo | None:
-    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
-
-    olson = WINDOWS_TO_OLSON.get(name.strip('"'))
-    if olson is None:
-        return None
-    try:
-        return ZoneInfo(olson)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from calsync.backends.base import Splice, Window, WriteResult
 from calsync.backends.local.cache import Cache, Key, overlaps, padded
-from calsync.config import CalendarConfig, Owner
-from calsync.core.model import FetchResult, Occurrence
+from calsync.backends.local.config import IcsCalendar
+from calsync.core.model import FetchResult, Occurrence, Owner
 from calsync.errors import CalendarFileError
 from calsync.ical.normalise import Reading, zone
 from calsync.paths import data_dir
@@ -63,7 +63,7 @@ class IcsProvider:
 
     def __init__(
         self,
-        cal: CalendarConfig,
+        cal: IcsCalendar,
         owner: Owner,
         *,
         before_replace: Callable[[Path], None] | None = None,
@@ -75,7 +75,6 @@ class IcsProvider:
         seam for tests to save the file "concurrently"); ``lock_wait`` bounds the wait
         for another writer's lock; ``cache=False`` reads every file each time, ``prefilter=False``
         parses every VEVENT even when the window asks only for what can be a 1on1."""
-        assert cal.path is not None
         self.before_replace = before_replace
         self.lock_wait = lock_wait
         self.name = cal.name
@@ -150,7 +149,8 @@ class IcsProvider:
         """Several writes at once: one pass and one atomic replace per file."""
         from calsync.ical.edit import Options, write_occurrences
 
-        return write_occurrences(items, Options(self.read_only, self.lock_wait, self.before_replace))
+        return write_occurrences(items, Options(self.read_only, self.lock_wait, self.before_replace,
+                                                self.owner.emails))
 
     def close(self) -> None:
         pass
