@@ -77,6 +77,19 @@ def write_occurrences(
     return [r for r in results if r is not None]
 
 
+def read_description(occ: Occurrence) -> Body | None:
+    """The description of ``occ`` as the file holds it now (None if its VEVENT is gone)."""
+    ref = IcsRef.loads(occ.ref)
+    try:
+        text = Path(ref.file).read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    rid = datetime.fromisoformat(ref.recurrence_id) if ref.recurrence_id else None
+    outcome = _edit(text, _index(text), ref.uid, rid, occ, lambda body: None,
+                    "\r\n" if "\r\n" in text else "\n")
+    return outcome.before if isinstance(outcome, WriteResult) else None
+
+
 def _refused(occ: Occurrence, options: Options) -> WriteResult | None:
     if options.read_only:
         return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")

@@ -7,7 +7,10 @@ keyed by the file's size, mtime, content hash and path, the owner's addresses an
 zone, the calendar's name and mode, and the mode of the read; a hit imports no
 iCalendar library. Our own writes change the file, so its entry no longer matches.
 Entries live beside the state database, one small JSON file per calendar file, mode
-0600, at most :data:`MAX_ENTRIES` of them (the least recently used go first).
+0600, at most :data:`MAX_ENTRIES` of them (the least recently used go first). Like the
+Google and Graph caches, an entry keeps of each description only what the core reads
+from it (:func:`calsync.core.privacy.keepable`); the provider reads the whole one when
+asked (``read_description``), and every write re-reads the file.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from calsync.core.model import Attendee, AttendeeKind, Body, Occurrence, Response, Status
+from calsync.core.privacy import keepable
 
 SCHEMA = 2
 MAX_ENTRIES = 256
@@ -146,10 +150,15 @@ def _encode(occurrences: list[Occurrence]) -> dict[str, Any] | None:
             o.provider, o.calendar, o.uid, o.title, o.series_id, o.all_day, o.organizer,
             o.organizer_is_self,
             [[a.email, a.name, a.kind.value, a.response.value, a.is_self] for a in o.attendees],
-            o.status.value, o.removed, o.description.text, o.description.html, o.etag, o.writable,
+            o.status.value, o.removed, *_kept(o.description), o.etag, o.writable,
         ], separators=(",", ":"))
         rows.append([templates.setdefault(template, len(templates)), o.ref, *times])
     return {"templates": list(templates), "rows": rows}
+
+
+def _kept(body: Body) -> tuple[str, bool]:
+    kept = keepable(body)  # people's own text stays in their file, not in our cache
+    return kept.text, kept.html
 
 
 def _decode(data: dict[str, Any]) -> list[Occurrence]:

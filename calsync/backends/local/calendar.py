@@ -17,7 +17,7 @@ from pathlib import Path
 from calsync.backends.base import Splice, Window, WriteResult
 from calsync.backends.local.cache import Cache, Key, overlaps, padded
 from calsync.backends.local.config import IcsCalendar
-from calsync.core.model import FetchResult, Occurrence, Owner
+from calsync.core.model import Body, FetchResult, Occurrence, Owner
 from calsync.errors import CalendarFileError
 from calsync.ical.normalise import Reading, zone
 from calsync.paths import data_dir
@@ -151,6 +151,12 @@ class IcsProvider:
 
         return write_occurrences(items, Options(self.read_only, self.lock_wait, self.before_replace,
                                                 self.owner.emails))
+
+    def read_description(self, occurrence: Occurrence) -> Body | None:
+        """The whole description (a cached occurrence keeps only what the core reads)."""
+        from calsync.ical.edit import read_description
+
+        return read_description(occurrence)
 
     def close(self) -> None:
         pass
