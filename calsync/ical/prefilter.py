@@ -83,13 +83,14 @@ def prefilter(text: str, window: tuple[datetime, datetime], owner: Iterable[str]
                                            _FOLD.sub("", text))}
     spans = [(m.start(), m.end()) for m in _SPAN.finditer(text)]
     events = [_scan(text[a:b], window, mine, zones) for a, b in spans]
-    # Far below the file's expansion bounds, whether a series is expanded does not depend on
-    # the others; near them it does, and the full read decides. A rule we could not judge
-    # counts as the most a series may take.
+    # Within the file's expansion bounds, whether a series is expanded does not depend on
+    # the others; past them it does, and the full read decides. Each load is counted over
+    # the window widened by MARGIN (never less than the full read counts); a rule we could
+    # not judge counts as the most a series may take.
     cap = series_cap(window)
     steps = sum(SERIES_STEPS if e.odd_rule else e.steps for e in events)
     instances = sum(cap if e.odd_rule else e.instances for e in events)
-    if steps > FILE_STEPS // 2 or instances > FILE_INSTANCES // 2:
+    if steps > FILE_STEPS or instances > FILE_INSTANCES:
         return Filtered(text, kept=len(events))
     wanted: set[str] = set()
     for e in events:
