@@ -35,7 +35,11 @@ def provider(path: Path) -> IcsProvider:
 
 
 def occurrences(path: Path, days: int = 30) -> list[Occurrence]:
-    occs = provider(path).fetch(Window(NOW - timedelta(days=200), NOW + timedelta(days=days)))
+    """The file as it is now, whole descriptions included (a cached read keeps only the
+    parts calsync reads: tests/test_read_equivalence.py)."""
+    fresh = IcsProvider(IcsCalendar(name="w", path=path), Owner(("mia@example.com",), "Europe/Berlin"),
+                        cache=False)
+    occs = fresh.fetch(Window(NOW - timedelta(days=200), NOW + timedelta(days=days)))
     return sorted(occs.occurrences, key=lambda o: o.start)
 
 
