@@ -202,6 +202,9 @@ _CRASH_POINTS = [
     ("calsync.ical.edit", "_replace", "after", 1),  # every invite written (one pass), none recorded
     ("calsync.app.store", "Store.record_write", "after", 1),
     ("calsync.app.store", "Store.record_write", "after", 2),  # second relationship recorded
+    # the phase's bookkeeping not yet committed: at most it is lost, never an invite
+    ("calsync.app.store", "Store.checkpoint", "before", 1),
+    ("calsync.app.run", "write_pair", "after", 3),
 ]
 
 
@@ -236,7 +239,7 @@ def test_interrupted_run_converges(example: Path, tmp_path: Path,
 
 
 def test_lock_makes_a_second_run_exit(example: Path) -> None:
-    from calsync.app.run import run_lock
+    from calsync.app.lock import run_lock
     from calsync.paths import data_dir
 
     with run_lock(data_dir() / "run.lock"):

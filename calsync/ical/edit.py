@@ -93,8 +93,10 @@ def read_description(occ: Occurrence) -> Body | None:
 def _refused(occ: Occurrence, options: Options) -> WriteResult | None:
     if options.read_only:
         return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
+    if occ.cancelled:
+        return WriteResult(WriteStatus.GONE, detail="the occurrence was removed or cancelled")
     if not occ.writable:
-        return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID or was removed")
+        return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID")
     if not occ.owner_organizes(options.owner):
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
     return None
@@ -219,8 +221,8 @@ def _edit(
     desc = str(desc)
     before = Body(desc, html=occ.description.html)
     after = splice(before)
-    if after is None:
-        return WriteResult(WriteStatus.UNCHANGED, before=before)
+    if after is None or after == before:
+        return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
     if target is not None:
         begin, end, _ = target
         chunk = _set_description(text[begin:end], after.text, newline)

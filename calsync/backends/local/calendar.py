@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from calsync.backends.base import Splice, Window, WriteResult
+from calsync.backends.base import DocRef, Splice, Window, WriteResult
 from calsync.backends.local.cache import Cache, Key, overlaps, padded
 from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import Body, FetchResult, Occurrence, Owner
@@ -142,7 +142,10 @@ class IcsProvider:
         read = read_calendar(text, file, self.reading, span)
         return read.occurrences, read.warnings, read.window_bound
 
-    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+    def write_description(
+        self, occurrence: Occurrence, splice: Splice, tag: str, attach: DocRef | None = None
+    ) -> WriteResult:
+        """One write (a file has no attachments: the block's link is the doc)."""
         return self.write_descriptions([(occurrence, splice)])[0]
 
     def write_descriptions(self, items: Sequence[tuple[Occurrence, Splice]]) -> list[WriteResult]:
