@@ -33,8 +33,9 @@ Splice = Callable[[Body], Body | None]
 
 @dataclass(frozen=True)
 class Window:
-    """What to read. ``everything``: every event, not only those that can be a 1on1 (a
-    provider may leave the others out otherwise, and then says so in FetchResult.partial)."""
+    """The span of time a fetch reads. ``everything``: every event, not only those that can
+    be a 1on1 (a provider may leave the others out otherwise, and says so in
+    FetchResult.partial)."""
 
     start: datetime
     end: datetime
@@ -42,6 +43,8 @@ class Window:
 
 
 class WriteStatus(enum.StrEnum):
+    """What became of one description write."""
+
     WRITTEN = "written"
     UNCHANGED = "unchanged"  # the splice said there was nothing to change
     CONFLICT = "conflict"  # changed under us twice in a row, or no precondition: left alone
@@ -63,6 +66,8 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class DocRef:
+    """A pair's doc as the backend knows it and as the invite links it."""
+
     id: str  # the backend's handle (file path, Drive file id, OneDrive item id)
     url: str  # what the invite links to
 
