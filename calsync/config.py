@@ -18,7 +18,8 @@ from typing import Any
 from calsync.core.hours import WorkingHours, parse_hours
 from calsync.errors import ConfigError
 
-PROVIDERS = ("ics", "google", "microsoft")
+PROVIDERS = ("ics", "google", "microsoft")  # the ones `calsync init` offers
+CALENDAR_PROVIDERS = (*PROVIDERS, "caldav")  # caldav: `calsync setup caldav` writes the entry
 LANGUAGES = ("en", "ja")
 SEND_UPDATES = ("none", "all", "externalOnly")
 
@@ -105,6 +106,11 @@ class CalendarConfig:
     graph_url: str = "https://graph.microsoft.com/v1.0"
     # google + microsoft
     token_file: Path | None = None
+    # caldav (and `calendar`, the collection's name when `url` is not the collection)
+    url: str | None = None
+    username: str | None = None
+    password_file: Path | None = None
+    keyring: bool = False
 
 
 @dataclass(frozen=True)
@@ -385,6 +391,7 @@ _KEYS = {
        "share_notify", "attach_doc"},
     "microsoft": _COMMON
     | {"client_id", "tenant", "token_file", "calendar", "authority_url", "graph_url"},
+    "caldav": _COMMON | {"url", "username", "password_file", "keyring", "calendar"},
 }
 
 
@@ -393,8 +400,9 @@ def _calendar(r: _Reader, t: Any, i: int) -> CalendarConfig:
     if not isinstance(t, dict):
         r.fail(f"calendars[{i}]", "must be a table ([[calendars]])")
     provider = r.get(t, "provider", p, str, "ics")
-    if provider not in PROVIDERS:
-        r.fail(p + "provider", f"unknown provider {provider!r} (expected {', '.join(PROVIDERS)})")
+    if provider not in CALENDAR_PROVIDERS:
+        r.fail(p + "provider",
+               f"unknown provider {provider!r} (expected {', '.join(CALENDAR_PROVIDERS)})")
     r.known(t, p, _KEYS[provider])
     name = r.get(t, "name", p, str, None)
     if name is not None and not name.strip():
@@ -410,6 +418,8 @@ def _calendar(r: _Reader, t: Any, i: int) -> CalendarConfig:
         assert path is not None
         return CalendarConfig(name=name or path.stem, path=path, **common)
     home = _home_for_tokens()
+    if provider == "caldav":
+        return _caldav(r, t, p, name, home, common)
     if provider == "google":
         cal_id = r.get(t, "calendar_id", p, str, "primary")
         return CalendarConfig(
@@ -434,6 +444,23 @@ def _calendar(r: _Reader, t: Any, i: int) -> CalendarConfig:
         authority_url=r.url(t, "authority_url", p, "https://login.microsoftonline.com"),
         graph_url=r.url(t, "graph_url", p, "https://graph.microsoft.com/v1.0"),
         **common,
+    )
+
+
+def _caldav(r: _Reader, t: Mapping[str, Any], p: str, name: str | None, home: Path,
+            common: dict[str, Any]) -> CalendarConfig:
+    url = r.url(t, "url", p, None)
+    username = r.get(t, "username", p, str, None)
+    if url is None:
+        r.fail(p + "url", "missing: the CalDAV server, principal or calendar URL")
+    if not username:
+        r.fail(p + "username", "missing: the login name on the CalDAV server")
+    calendar = r.get(t, "calendar", p, str, None)
+    name = name or f"caldav-{calendar or url.rsplit('/', 1)[-1] or 'calendar'}"
+    return CalendarConfig(
+        name=name, url=url + "/", username=username, calendar=calendar,
+        password_file=r.path_(t, "password_file", p) or home / f"caldav-{_slug(name)}.password",
+        keyring=r.get(t, "keyring", p, bool, False), **common,
     )
 
 

@@ -34,4 +34,8 @@ def open_provider(
         from calsync.backends.microsoft.calendar import MicrosoftProvider
 
         return MicrosoftProvider(cal, owner, state, now)
+    if cal.provider == "caldav":
+        from calsync.backends.caldav.calendar import CaldavProvider
+
+        return CaldavProvider(cal, owner, state, now)
     raise ValueError(f"unknown provider {cal.provider!r}")

@@ -217,6 +217,17 @@ def _replace(
         ) from None
 
 
+def edit_text(
+    text: str, uid: str, rid: datetime | None, occ: Occurrence, splice: Splice
+) -> tuple[str, Body, Body] | WriteResult:
+    """The edit on a text already read: ``(new text, before, after)``, or why not.
+
+    For calendars whose text does not live in a file (a CalDAV resource): the caller
+    stores the new text under its own precondition.
+    """
+    return _edit(text, uid, rid, occ, splice)
+
+
 def _edit(
     text: str, uid: str, rid: datetime | None, occ: Occurrence, splice: Splice
 ) -> tuple[str, Body, Body] | WriteResult:
