@@ -40,7 +40,8 @@ class Radicale:
 
         folder.mkdir(parents=True, exist_ok=True)
         users = folder / "users"
-        users.write_text(f"{USER}:{sha512_crypt.hash(PASSWORD)}\n")
+        # few rounds: the default 656,000 cost a second per request under a loaded test machine
+        users.write_text(f"{USER}:{sha512_crypt.using(rounds=1000).hash(PASSWORD)}\n")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = folder / "radicale.log"
