@@ -459,7 +459,8 @@ def _caldav(r: _Reader, t: Mapping[str, Any], p: str, name: str | None, home: Pa
     name = name or f"caldav-{calendar or url.rsplit('/', 1)[-1] or 'calendar'}"
     return CalendarConfig(
         name=name, url=url + "/", username=username, calendar=calendar,
-        password_file=r.path_(t, "password_file", p) or home / f"caldav-{_slug(name)}.password",
+        password_file=r.path_(t, "password_file", p)
+        or home / f"caldav-{_slug(name).removeprefix('caldav-')}.password",
         keyring=r.get(t, "keyring", p, bool, False), **common,
     )
 
