@@ -66,6 +66,16 @@ class ForbiddenError(ProviderError):
     """The provider refused a write (not the organizer, no permission)."""
 
 
+class GraphError(ProviderError):
+    """Microsoft Graph answered with an error: its HTTP ``status`` and Graph error ``code``
+    ride along so callers can tell a missing item (404) or an expired delta (410) apart."""
+
+    def __init__(self, message: str, status: int, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 class ScheduleError(CalsyncError):
     """systemd or crontab refused to install, or neither is available."""
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from calsync.backends.google.calendar import GoogleProvider
+from calsync.backends.google.config import GoogleCalendar
 from calsync.backends.retry import RetryPolicy
-from calsync.config import CalendarConfig, Owner
+from calsync.config import Owner
 from calsync.core.state import MemoryState
 from tests.fakes.google import ALL_SCOPES, FakeGoogle
 
@@ -45,15 +46,15 @@ class GEnv:
 
     def calendar(self, user: str = "me@example.com", *, name: str | None = None,
                  read_only: bool = False, scopes: Any = ALL_SCOPES, expired: bool = False,
-                 **kw: Any) -> CalendarConfig:
+                 **kw: Any) -> GoogleCalendar:
         token = self.tmp / f"token-{user}.json"
         if not token.exists():
             self.fake.write_token(token, user, scopes, expired=expired)
-        return CalendarConfig(name=name or f"g-{user}", provider="google", read_only=read_only,
+        return GoogleCalendar(name=name or f"g-{user}", read_only=read_only,
                               calendar_id="primary", token_file=token,
                               api_url=self.fake.base, **kw)
 
-    def provider(self, cal: CalendarConfig, state: MemoryState | None = None,
+    def provider(self, cal: GoogleCalendar, state: MemoryState | None = None,
                  owner: str = "me@example.com", now: datetime | None = None) -> GoogleProvider:
         return GoogleProvider(
             cal, Owner((owner,), "Europe/Berlin"), state if state is not None else MemoryState(),

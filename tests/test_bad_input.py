@@ -21,8 +21,12 @@ from typing import Any
 
 import pytest
 
-from calsync import config as config_mod
+from calsync.backends.google.config import GoogleCalendar
+from calsync.backends.local.config import IcsCalendar
+from calsync.backends.microsoft.config import MicrosoftCalendar
+from calsync.backends.registry import BACKENDS
 from calsync.config import Agenda, Detection, Owner, Policy
+from calsync.config_reader import COMMON_KEYS
 from tests.conftest import ROOT, corpus_files
 from tests.helpers import cli
 
@@ -71,7 +75,8 @@ def _config_keys() -> list[tuple[str, str, str]]:
                          ("detection", {f.name for f in fields(Detection)}),
                          ("agenda", {f.name for f in fields(Agenda)})):
         keys |= {(table, k, "ics") for k in names}
-    for provider, names in config_mod._KEYS.items():
+    for provider, backend in BACKENDS.items():
+        names = COMMON_KEYS | backend.schema.keys
         keys |= {("calendars", k, provider) for k in names if k != "provider"}
     keys |= {("", t, "ics") for t in ("owner", "policy", "detection", "agenda", "calendars")}
     return sorted(k for k in keys if _documented(k[1]) or k[0] == "")
@@ -84,7 +89,7 @@ def _wrong(table: str, key: str) -> str:
         return '"not a table"'
     defaults: dict[str, Any] = {}
     numeric: set[str] = set()  # optional numbers (default None) are known by their annotation
-    for cls in (Owner, Policy, Detection, Agenda, config_mod.CalendarConfig):
+    for cls in (Owner, Policy, Detection, Agenda, IcsCalendar, GoogleCalendar, MicrosoftCalendar):
         defaults |= {f.name: f.default for f in fields(cls)}
         numeric |= {f.name for f in fields(cls) if str(f.type).split(" |")[0] in ("int", "float")}
     value = example.get(table, {}).get(key, example.get(key)) if table != "calendars" else None

@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calsync.config import Policy
-from calsync.core.cadence import analyse
+from calsync.core.cadence import Policy, analyse
 from calsync.core.model import Attendee, Cadence, Label, MarkKind, Occurrence, Relationship, Response, Status
 
 OWNER = ("mgr@example.com",)

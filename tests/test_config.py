@@ -91,7 +91,10 @@ def test_unreadable_calendar_exits_4_and_names_it(tmp_path: Path) -> None:
 def test_example_config_parses_and_documents_every_key() -> None:
     from dataclasses import fields
 
-    from calsync.config import Agenda, CalendarConfig, Detection, Policy
+    from calsync.backends.google.config import GoogleCalendar
+    from calsync.backends.local.config import IcsCalendar
+    from calsync.backends.microsoft.config import MicrosoftCalendar
+    from calsync.config import Agenda, Detection, Policy
     from tests.conftest import ROOT
 
     path = ROOT / "config.example.toml"
@@ -100,7 +103,7 @@ def test_example_config_parses_and_documents_every_key() -> None:
     for cls in (Policy, Detection, Agenda):
         for f in fields(cls):
             assert f"{f.name} =" in text, f"{cls.__name__}.{f.name} undocumented"
-    for f in fields(CalendarConfig):
+    for f in (f for c in (IcsCalendar, GoogleCalendar, MicrosoftCalendar) for f in fields(c)):
         assert f"{f.name} =" in text, f"calendars.{f.name} undocumented"
 
 
@@ -120,3 +123,33 @@ def test_failure_names_the_calendar_once() -> None:
 
     assert str(Failure("work", AuthError("work: login expired"))) == "work: login expired"
     assert str(Failure("work", AuthError("login expired"))) == "work: login expired"
+
+
+def test_each_calendar_parses_into_its_own_backends_schema(tmp_path: Path) -> None:
+    from calsync.backends.google.config import GoogleCalendar
+    from calsync.backends.local.config import IcsCalendar
+    from calsync.backends.microsoft.config import MicrosoftCalendar
+    from calsync.backends.registry import PROVIDERS
+
+    path = tmp_path / "config.toml"
+    path.write_text(MINIMAL + '\n[[calendars]]\nprovider = "google"\ncalendar_id = "team@x.org"\n'
+                    '\n[[calendars]]\nprovider = "microsoft"\ncalendar = "Work"\nread_only = true\n')
+    ics, google, ms = load(path).calendars
+    assert isinstance(ics, IcsCalendar) and ics.name == "calendar" and not ics.read_only
+    assert isinstance(google, GoogleCalendar) and google.name == "google-team@x.org"
+    assert google.token_file is not None and google.token_file.name == "google-team-x-org.json"
+    assert isinstance(ms, MicrosoftCalendar) and ms.read_only and ms.name == "microsoft-Work"
+    assert not hasattr(ics, "calendar_id") and not hasattr(google, "path")
+    assert PROVIDERS == ("ics", "google", "microsoft")
+
+
+@pytest.mark.parametrize(("provider", "key"), [("ics", "calendar_id"), ("google", "path"),
+                                               ("microsoft", "send_updates")])
+def test_a_key_of_another_backend_is_unknown(tmp_path: Path, provider: str, key: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[owner]\nemail = "m@x.org"\n\n[[calendars]]\nprovider = "{provider}"\n'
+                    f'path = "c.ics"\n{key} = "x"\n' if provider == "ics" else
+                    f'[owner]\nemail = "m@x.org"\n\n[[calendars]]\nprovider = "{provider}"\n'
+                    f'{key} = "x"\n')
+    with pytest.raises(ConfigError, match=rf"calendars\[0\]\.{key}: unknown key \(known: "):
+        load(path)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from calsync.config import Detection
-from calsync.core.detect import detect
+from calsync.core.detect import Detection, counterparts, detect
 from calsync.core.model import Attendee, AttendeeKind, Occurrence
 
 OWNER = ("mgr@example.com",)
@@ -88,3 +88,23 @@ def test_config_overrides_win() -> None:
     assert taken(singles, Detection(include_titles=(re.compile("^sync$", re.I),))) == [
         "rep@example.com"
     ]
+
+
+def test_owner_organizes_takes_the_providers_word_then_the_organizers_address() -> None:
+    mine = occ(0, REP)
+    assert mine.owner_organizes(OWNER)
+    assert not replace(mine, organizer_is_self=False).owner_organizes(OWNER)
+    unsure = replace(mine, organizer_is_self=None)
+    assert unsure.owner_organizes(OWNER)
+    assert not unsure.owner_organizes(("someone@else.org",))
+    assert not replace(unsure, organizer=None).owner_organizes(OWNER)
+    assert not unsure.owner_organizes(())
+
+
+def test_an_organizer_the_owner_is_not_counts_as_the_other_person() -> None:
+    theirs = replace(occ(0), organizer="rep@example.com", organizer_is_self=False)
+    assert [a.email for a in counterparts(theirs, OWNER)] == ["rep@example.com"]
+    unsure = replace(theirs, organizer_is_self=None)
+    assert [a.email for a in counterparts(unsure, OWNER)] == ["rep@example.com"]
+    ours = replace(theirs, organizer=OWNER[0], organizer_is_self=None)
+    assert counterparts(ours, OWNER) == []

@@ -15,7 +15,8 @@ import pytest
 
 from calsync.backends.base import Window
 from calsync.backends.local.calendar import IcsProvider
-from calsync.config import CalendarConfig, Owner
+from calsync.backends.local.config import IcsCalendar
+from calsync.config import Owner
 from calsync.core.model import Occurrence
 from tests.conftest import corpus_files
 from tests.google_fixtures import *  # noqa: F403
@@ -62,7 +63,7 @@ def test_corpus_file_reads_the_same_through_google(path: Path, gcal: GEnv) -> No
     w = _window(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ics = IcsProvider(CalendarConfig(name="x", provider="ics", path=path), owner).fetch(w)
+        ics = IcsProvider(IcsCalendar(name="x", path=path), owner).fetch(w)
         gcal.fake.seed_ics(path.read_bytes(), ["me@example.com"], tz="Europe/Berlin",
                            start=w.start - timedelta(days=2), end=w.end + timedelta(days=2))
     google = gcal.provider(gcal.calendar()).fetch(w)

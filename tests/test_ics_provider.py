@@ -9,7 +9,8 @@ import pytest
 
 from calsync.backends.base import Window
 from calsync.backends.local.calendar import IcsProvider
-from calsync.config import CalendarConfig, Owner
+from calsync.backends.local.config import IcsCalendar
+from calsync.config import Owner
 from calsync.core.model import Status
 from calsync.errors import CalendarFileError
 from tests.conftest import corpus_files
@@ -19,7 +20,7 @@ ALL_TIME = Window(datetime(1990, 1, 1, tzinfo=UTC), datetime(2035, 1, 1, tzinfo=
 
 
 def provider(path: Path, tz: str | None = "Europe/Berlin") -> IcsProvider:
-    return IcsProvider(CalendarConfig(name="t", provider="ics", path=path), Owner(("me@x.org",), tz))
+    return IcsProvider(IcsCalendar(name="t", path=path), Owner(("me@x.org",), tz))
 
 
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)

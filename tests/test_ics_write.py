@@ -12,7 +12,8 @@ import pytest
 
 from calsync.backends.base import Window, WriteStatus
 from calsync.backends.local.calendar import IcsProvider
-from calsync.config import CalendarConfig, Owner
+from calsync.backends.local.config import IcsCalendar
+from calsync.config import Owner
 from calsync.core.model import Body, Occurrence
 from calsync.errors import CalendarFileError
 from tests.conftest import EXAMPLES
@@ -29,7 +30,7 @@ def cal(tmp_path: Path) -> Path:
 
 
 def provider(path: Path) -> IcsProvider:
-    return IcsProvider(CalendarConfig(name="w", provider="ics", path=path),
+    return IcsProvider(IcsCalendar(name="w", path=path),
                        Owner(("mia@example.com",), "Europe/Berlin"))
 
 

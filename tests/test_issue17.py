@@ -20,11 +20,13 @@ from dateutil import rrule
 
 from calsync.backends.base import Window, WriteStatus
 from calsync.backends.local.calendar import IcsProvider
-from calsync.backends.microsoft.calendar import expand_recurrence, zone
-from calsync.config import CalendarConfig, Detection, Owner
+from calsync.backends.local.config import IcsCalendar
+from calsync.backends.microsoft.recurrence import expand_recurrence
+from calsync.config import Detection, Owner
 from calsync.core.detect import detect
 from calsync.core.model import Body, Occurrence
 from calsync.ical.limits import FILE_INSTANCES, Budget, Load, rule_load, series_cap
+from calsync.ical.zones import zone
 from tests.conftest import EXAMPLES
 from tests.helpers import cli, status_json, write_config
 
@@ -54,7 +56,7 @@ def hang_guard(seconds: int) -> Iterator[None]:
 
 
 def provider(path: Path) -> IcsProvider:
-    return IcsProvider(CalendarConfig(name="c", provider="ics", path=path),
+    return IcsProvider(IcsCalendar(name="c", path=path),
                        Owner(("me@example.com",), "UTC"))
 
 
@@ -130,7 +132,7 @@ ALICE = datetime(2026, 11, 26, 10, tzinfo=BERLIN)
 
 
 def writer(path: Path, **kw: Any) -> IcsProvider:
-    return IcsProvider(CalendarConfig(name="w", provider="ics", path=path),
+    return IcsProvider(IcsCalendar(name="w", path=path),
                        Owner(("mia@example.com",), "Europe/Berlin"), **kw)
 
 

@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 
 from calsync.backends.base import Window, WriteStatus
-from calsync.backends.microsoft.calendar import (
-    Graph,
-    GraphError,
-    expand_recurrence,
-    parse_graph_time,
-    zone,
-)
+from calsync.backends.microsoft.graph import Graph
+from calsync.backends.microsoft.normalise import parse_graph_time
+from calsync.backends.microsoft.recurrence import expand_recurrence
 from calsync.core.model import AttendeeKind, Body, Response, Status
-from calsync.errors import AuthError, ProviderError
+from calsync.errors import AuthError, GraphError, ProviderError
+from calsync.ical.zones import zone
 from tests.fakes.microsoft import TEAMS_BODY, TEAMS_JOIN_URL, FakeMicrosoft, Fault
 from tests.microsoft_fixtures import *  # noqa: F403
 from tests.microsoft_fixtures import MsEnv, write_config
@@ -386,7 +383,7 @@ def test_series_split_keeps_history_without_ghosts(ms_env: MsEnv) -> None:
 
 
 def test_paging_and_masters_fetched_only_when_missing(ms_env: MsEnv, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import calsync.backends.microsoft.calendar as ms
+    import calsync.backends.microsoft.sync as ms
 
     monkeypatch.setattr(ms, "PAGE_SIZE", 5)
     for i in range(4):
@@ -428,7 +425,7 @@ def test_named_calendar(fake_ms: FakeMicrosoft, trust_ca: Path, tmp_path: Path,
     fake_ms.forget_delta_tokens()
     fake_ms.log.clear()
     env.state.data.clear()
-    import calsync.backends.microsoft.calendar as ms
+    import calsync.backends.microsoft.sync as ms
 
     ms.PAGE_SIZE, old = 5, ms.PAGE_SIZE
     try:

@@ -19,7 +19,8 @@ import pytest
 
 from calsync.backends.base import Window
 from calsync.backends.local.calendar import IcsProvider
-from calsync.config import CalendarConfig, Owner, load
+from calsync.backends.local.config import IcsCalendar
+from calsync.config import Owner, load
 from calsync.core.model import Occurrence
 from calsync.core.state import MemoryState
 from tests.conftest import corpus_files
@@ -121,7 +122,7 @@ def test_corpus_file_reads_the_same_through_graph(
     conf = load(cfg)
     graph = MicrosoftProvider(conf.calendars[0], conf.owner, MemoryState(),
                               datetime.now(UTC)).fetch(window)
-    ics = IcsProvider(CalendarConfig(name="i", provider="ics", path=path),
+    ics = IcsProvider(IcsCalendar(name="i", path=path),
                       Owner(("me@example.com",), "Europe/Berlin")).fetch(window)
     got, want = Counter(map(key, graph.occurrences)), Counter(map(key, ics.occurrences))
     assert want, "the oracle should find occurrences"

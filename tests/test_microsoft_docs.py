@@ -243,7 +243,7 @@ def test_refused_share_keeps_the_doc_warns_and_asks_again_after_a_week(ms_env: M
 
 
 def test_fake_invite_validates_its_body(ms_env: MsEnv) -> None:
-    from calsync.backends.microsoft.calendar import GraphError
+    from calsync.errors import GraphError
 
     ref = backend(ms_env).ensure(REQ)
     graph = ms_env.provider().graph

@@ -19,6 +19,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from calsync.backends.google.config import GoogleCalendar
+from calsync.backends.local.config import IcsCalendar
+from calsync.backends.microsoft.config import MicrosoftCalendar
 from calsync.config import CalendarConfig, Config
 from calsync.errors import AuthError, CalendarFileError, CalsyncError, ConfigError
 
@@ -122,7 +125,7 @@ def calendar_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
         yield from microsoft_checks(cal, clock)
 
 
-def ics_check(cal: CalendarConfig) -> Check:
+def ics_check(cal: IcsCalendar) -> Check:
     from calsync.backends.local.calendar import ics_files  # the rule the reader itself applies
 
     name = f"calendar {cal.name}"
@@ -197,7 +200,7 @@ def testing_note(login_at: datetime | None, now: datetime) -> str:
             "\"In production\" to keep it)")
 
 
-def google_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
+def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
     from calsync.backends.google.calendar import READ_ONLY_SCOPES, SCOPES
 
     name = f"login {cal.name}"
@@ -258,7 +261,7 @@ def google_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
     yield skew_check("Google", resp.get("date"), clock)
 
 
-def _google_answer(cal: CalendarConfig, status: int, body: bytes) -> Check:
+def _google_answer(cal: GoogleCalendar, status: int, body: bytes) -> Check:
     name = f"calendar {cal.name}"
     if status == 200:
         return Check(name, True, f"Google calendar {cal.calendar_id!r} answers")
@@ -284,8 +287,9 @@ def _testing_hint() -> str:
             "status to \"In production\"")
 
 
-def microsoft_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
-    from calsync.backends.microsoft.calendar import Graph, TokenSource, scopes_for
+def microsoft_checks(cal: MicrosoftCalendar, clock: Clock) -> Iterator[Check]:
+    from calsync.backends.microsoft.auth import TokenSource, scopes_for
+    from calsync.backends.microsoft.graph import Graph
     from calsync.backends.retry import RetryPolicy
     from calsync.errors import ProviderError
 
@@ -317,9 +321,9 @@ def microsoft_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
                 f"lacks {', '.join(lacking)}" if lacking else "has every permission calsync needs",
                 f"{SETUP_MICROSOFT} and consent to every permission (an admin may have to)",
                 AuthError.exit_code)
-    graph = Graph(cal.graph_url, tokens, policy=RetryPolicy(tries=1))
+    graph = Graph(cal.graph_url, tokens, policy=RetryPolicy(tries=1), mailbox=cal.mailbox)
     try:
-        resp = graph.request("GET", "/me/calendars", params={"$select": "name"})
+        resp = graph.request("GET", f"{graph.mailbox}/calendars", params={"$select": "name"})
         names = [str(c.get("name")) for c in resp.json().get("value", [])]
     except AuthError as exc:
         yield Check(f"calendar {cal.name}", False, str(exc), SETUP_MICROSOFT, AuthError.exit_code)

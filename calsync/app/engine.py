@@ -50,7 +50,7 @@ class RelationshipStatus:
         does not turn the owner's weekly 1on1 into someone else's.
         """
         live = [o for o in self.relationship.occurrences if not o.cancelled]
-        mine = sum(1 for o in live if o.organizer_is_self)
+        mine = sum(1 for o in live if o.owner_organizes(()))  # the provider's word alone
         return "organizer" if live and mine * 2 >= len(live) else "attendee"
 
 

@@ -242,12 +242,12 @@ def _warn_pulse(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: Ru
 
 
 def next_occurrence(
-    status: RelationshipStatus, now: datetime, horizon: timedelta
+    status: RelationshipStatus, now: datetime, horizon: timedelta, owner: tuple[str, ...]
 ) -> Occurrence | None:
     """The first occurrence inside the horizon that calsync may write (the owner organizes it)."""
     for occ in status.relationship.occurrences:
         if (now < occ.start <= now + horizon and not occ.cancelled
-                and occ.organizer_is_self is True and occ.writable):
+                and occ.owner_organizes(owner) and occ.writable):
             return occ
     return None
 
@@ -263,7 +263,7 @@ def _relationship(
 ) -> Change | None:
     config, now, store = ctx.config, ctx.now, ctx.store
     rel = status.relationship
-    target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days))
+    target = next_occurrence(status, now, timedelta(days=config.agenda.horizon_days), config.owner.emails)
     if target is None:
         return None
     key = pulse_key(item.calendar.name, rel)

@@ -1,18 +1,78 @@
-"""Calendar providers: each knows one API and nothing about agendas.
+"""Every backend by provider name: its config schema and how to open its calendar.
 
-Provider modules import their client libraries, which cost 100–400 ms, so they are
-imported here only when a configured calendar needs them.
+Config schemas are small and imported with this module; provider modules import their
+client libraries (100–400 ms), so each is imported only when a configured calendar
+needs it. A new backend is one package under ``calsync/backends/`` plus one entry here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from calsync.backends.caldav.config import SCHEMA as CALDAV
+from calsync.backends.caldav.config import CaldavCalendar
+from calsync.backends.google.config import SCHEMA as GOOGLE
+from calsync.backends.google.config import GoogleCalendar
+from calsync.backends.local.config import SCHEMA as ICS
+from calsync.backends.local.config import IcsCalendar
+from calsync.backends.microsoft.config import SCHEMA as MICROSOFT
+from calsync.backends.microsoft.config import MicrosoftCalendar
 
 if TYPE_CHECKING:
     from calsync.backends.base import Provider
-    from calsync.config import CalendarConfig, Owner
+    from calsync.config_reader import Schema
+    from calsync.core.model import Owner
     from calsync.core.state import KeyValue
+
+CalendarConfig = IcsCalendar | GoogleCalendar | MicrosoftCalendar | CaldavCalendar
+"""One configured calendar: a tagged union on ``provider``."""
+
+
+C = TypeVar("C", IcsCalendar, GoogleCalendar, MicrosoftCalendar, CaldavCalendar)
+
+
+def _open_ics(cal: IcsCalendar, owner: Owner, state: KeyValue, now: datetime) -> Provider:
+    from calsync.backends.local.calendar import IcsProvider
+
+    return IcsProvider(cal, owner)
+
+
+def _open_google(cal: GoogleCalendar, owner: Owner, state: KeyValue, now: datetime) -> Provider:
+    from calsync.backends.google.calendar import GoogleProvider
+
+    return GoogleProvider(cal, owner, state, now)
+
+
+def _open_microsoft(cal: MicrosoftCalendar, owner: Owner, state: KeyValue, now: datetime) -> Provider:
+    from calsync.backends.microsoft.calendar import MicrosoftProvider
+
+    return MicrosoftProvider(cal, owner, state, now)
+
+
+def _open_caldav(cal: CaldavCalendar, owner: Owner, state: KeyValue, now: datetime) -> Provider:
+    from calsync.backends.caldav.calendar import CaldavProvider
+
+    return CaldavProvider(cal, owner, state, now)
+
+
+@dataclass(frozen=True)
+class Backend(Generic[C]):
+    """A provider's config schema and the factory for its calendar, typed on its own config."""
+
+    schema: Schema[C]
+    open: Callable[[C, Owner, KeyValue, datetime], Provider]
+
+
+BACKENDS: dict[str, Backend[Any]] = {
+    "ics": Backend(ICS, _open_ics),
+    "google": Backend(GOOGLE, _open_google),
+    "microsoft": Backend(MICROSOFT, _open_microsoft),
+    "caldav": Backend(CALDAV, _open_caldav),
+}
+PROVIDERS = tuple(BACKENDS)
 
 
 def open_provider(
@@ -22,20 +82,7 @@ def open_provider(
 
     ``state`` is namespaced by the caller per calendar; ``now`` is the run's clock.
     """
-    if cal.provider == "ics":
-        from calsync.backends.local.calendar import IcsProvider
-
-        return IcsProvider(cal, owner)
-    if cal.provider == "google":
-        from calsync.backends.google.calendar import GoogleProvider
-
-        return GoogleProvider(cal, owner, state, now)
-    if cal.provider == "microsoft":
-        from calsync.backends.microsoft.calendar import MicrosoftProvider
-
-        return MicrosoftProvider(cal, owner, state, now)
-    if cal.provider == "caldav":
-        from calsync.backends.caldav.calendar import CaldavProvider
-
-        return CaldavProvider(cal, owner, state, now)
-    raise ValueError(f"unknown provider {cal.provider!r}")
+    backend = BACKENDS.get(cal.provider)
+    if backend is None:
+        raise ValueError(f"unknown provider {cal.provider!r}")
+    return backend.open(cal, owner, state, now)

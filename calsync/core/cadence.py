@@ -14,11 +14,34 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from statistics import median_high
 
-from calsync.config import Policy
 from calsync.core.model import Cadence, Label, Mark, MarkKind, Occurrence, Relationship, Response
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Cadence thresholds (brief, "Cadence"): opinions with evidence, hence configurable."""
+
+    lookback_days: int = 180
+    lookahead_days: int = 28
+    recent_days: int = 56
+    target_interval_days: float = 7
+    max_interval_days: float = 14
+    target_duration_min: float = 30
+    max_duration_min: float = 45
+    lapse_days: float = 28
+    min_sessions: int = 3
+    min_attendance: float = 0.6
+    # deprecated: was "recent = the last N held"; now the window holds at least N held
+    recent_sessions: int | None = None
+
+    @property
+    def recent_floor(self) -> int:
+        """Held meetings the recent window is extended back to when it holds fewer."""
+        return max(self.min_sessions, self.recent_sessions or 0)
+
+
 def declined(occ: Occurrence, counterpart: str, owner: tuple[str, ...]) -> bool:
+    """Did the counterpart or the owner decline this occurrence? Then it was not held."""
     return any(
         a.response is Response.DECLINED and (a.email == counterpart or a.email in owner or a.is_self)
         for a in occ.attendees
@@ -32,6 +55,7 @@ def wall_days(a: datetime, b: datetime) -> float:
 
 
 def minutes(occ: Occurrence) -> float:
+    """The occurrence's planned length in minutes."""
     return occ.duration.total_seconds() / 60
 
 
@@ -149,6 +173,7 @@ def current_plan(marks: Sequence[Mark], policy: Policy, now: datetime) -> list[M
 
 
 def analyse(rel: Relationship, policy: Policy, now: datetime, owner: tuple[str, ...]) -> Cadence:
+    """The relationship's cadence as of ``now``: figures on held meetings, its label and warning."""
     marks = timeline(rel, now, owner)
     first = now - timedelta(days=policy.lookback_days)
     past = [m for m in marks if m.kind is not MarkKind.PLANNED and m.end <= now and m.start >= first]
@@ -252,6 +277,7 @@ def num(value: float) -> str:
 
 
 def figures(interval: float | None, duration: float | None) -> str:
+    """"every 7 days, 30 min": an interval and a duration as a person reads them."""
     parts = []
     if interval is not None:
         parts.append(f"every {num(interval)} days")
@@ -261,14 +287,17 @@ def figures(interval: float | None, duration: float | None) -> str:
 
 
 def who(rel: Relationship) -> str:
+    """The counterpart as warnings name them: "Name <email>", or the address alone."""
     return f"{rel.name} <{rel.counterpart}>" if rel.name else rel.counterpart
 
 
 def attendance_words(c: Cadence) -> str:
+    """"3 of the last 5 planned meetings were held", for a warning."""
     return f"{c.recent_held} of the last {c.recent_planned} planned meetings were held"
 
 
 def plan_words(c: Cadence) -> str:
+    """What the next planned meetings promise, for a warning about the plan."""
     when = c.next_planned[0].date().isoformat() if c.next_planned else "?"
     return f"planned: {figures(c.planned_interval_days, c.planned_duration_min)} from {when}"
 

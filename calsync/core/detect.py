@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from calsync.config import Detection
 from calsync.core.model import Attendee, AttendeeKind, Occurrence, Relationship
 
 TITLE_SIGNAL = re.compile(
@@ -21,6 +20,17 @@ TITLE_SIGNAL = re.compile(
     r"|\S\s*<>\s*\S|^[^/]+\s/\s[^/]+$",
     re.IGNORECASE,
 )
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Which counterparts and titles the owner forces in or out of detection."""
+
+    include_counterparts: tuple[str, ...] = ()
+    exclude_counterparts: tuple[str, ...] = ()
+    include_titles: tuple[re.Pattern[str], ...] = ()
+    exclude_titles: tuple[re.Pattern[str], ...] = ()
+    min_adhoc_meetings: int = 3  # single meetings needed before a counterpart counts
 
 
 MIN_SERIES_GAP = timedelta(hours=1)  # a series repeating this often or more is never a 1on1
@@ -41,6 +51,8 @@ class Candidate:
 
 @dataclass
 class DetectionResult:
+    """The relationships found, and every candidate looked at with its verdict."""
+
     relationships: list[Relationship] = field(default_factory=list)
     candidates: list[Candidate] = field(default_factory=list)
 
@@ -53,7 +65,7 @@ def counterparts(occ: Occurrence, owner: Iterable[str]) -> list[Attendee]:
         if a.is_self or a.email in mine or not a.is_person or not a.email:
             continue
         others.setdefault(a.email, a)
-    if occ.organizer and occ.organizer not in mine and not occ.organizer_is_self:
+    if occ.organizer and occ.organizer not in mine and not occ.owner_organizes(mine):
         others.setdefault(occ.organizer, Attendee(occ.organizer))
     return list(others.values())
 
@@ -75,6 +87,7 @@ def shape(occ: Occurrence, owner: Iterable[str]) -> tuple[Attendee | None, str]:
 def detect(
     occurrences: Iterable[Occurrence], owner: Iterable[str], rules: Detection
 ) -> DetectionResult:
+    """Group 1on1-shaped occurrences by counterpart into relationships, explaining each call."""
     owner = tuple(owner)
     result = DetectionResult()
     by_series: dict[tuple[str, str], list[Occurrence]] = {}

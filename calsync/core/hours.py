@@ -14,6 +14,8 @@ _HOURS = re.compile(
 
 @dataclass(frozen=True)
 class WorkingHours:
+    """When the owner works: make-up slots are proposed only inside these hours."""
+
     start: time = time(9)
     end: time = time(18)
     days: frozenset[int] = frozenset(range(5))  # Monday = 0

@@ -8,11 +8,25 @@ Nothing here knows HTTP or iCalendar.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from calsync.core.hours import WorkingHours
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who "you" are: every address of the calendar's owner, their zone and working hours."""
+
+    emails: tuple[str, ...]
+    timezone: str | None = None
+    working_hours: WorkingHours = field(default_factory=WorkingHours)  # make-up slots go here
+
 
 class AttendeeKind(enum.StrEnum):
+    """What an address on an invite stands for: a person, a list, a room or a resource."""
+
     PERSON = "person"
     GROUP = "group"  # a mailing list: counts as more than one person
     ROOM = "room"
@@ -20,6 +34,8 @@ class AttendeeKind(enum.StrEnum):
 
 
 class Response(enum.StrEnum):
+    """An attendee's answer to the invite, in every provider's terms."""
+
     ACCEPTED = "accepted"
     DECLINED = "declined"
     TENTATIVE = "tentative"
@@ -28,6 +44,8 @@ class Response(enum.StrEnum):
 
 
 class Status(enum.StrEnum):
+    """Whether a meeting is on, pencilled in, or called off."""
+
     CONFIRMED = "confirmed"
     TENTATIVE = "tentative"
     CANCELLED = "cancelled"
@@ -45,6 +63,7 @@ class Attendee:
 
     @property
     def is_person(self) -> bool:
+        """People and groups count as participants; rooms and resources do not."""
         return self.kind in (AttendeeKind.PERSON, AttendeeKind.GROUP)
 
 
@@ -88,11 +107,24 @@ class Occurrence:
 
     @property
     def duration(self) -> timedelta:
+        """How long the meeting is planned to last."""
         return self.end - self.start
 
     @property
     def cancelled(self) -> bool:
+        """Planned but not happening: cancelled, or taken out of its series."""
         return self.removed or self.status is Status.CANCELLED
+
+    def owner_organizes(self, owner: Collection[str]) -> bool:
+        """Does the owner organize this occurrence? Only then may calsync write to it.
+
+        The provider's word (``organizer_is_self``) decides; where it cannot tell, the
+        organizer's address must be one of ``owner``'s. The one rule for detection,
+        choosing the invite to write, and every backend's write guard.
+        """
+        if self.organizer_is_self is not None:
+            return self.organizer_is_self
+        return self.organizer is not None and self.organizer in owner
 
 
 @dataclass
@@ -116,6 +148,7 @@ class Relationship:
 
     @property
     def series(self) -> list[str]:
+        """The series (or single events) the relationship's meetings came from, in order."""
         seen: dict[str, None] = {}
         for occ in self.occurrences:
             seen.setdefault(occ.series_id or occ.uid, None)
@@ -123,6 +156,7 @@ class Relationship:
 
     @property
     def titles(self) -> list[str]:
+        """The distinct titles of the relationship's meetings, in order."""
         seen: dict[str, None] = {}
         for occ in self.occurrences:
             if occ.title:
@@ -131,6 +165,8 @@ class Relationship:
 
 
 class Label(enum.StrEnum):
+    """The verdict on a relationship's cadence."""
+
     HEALTHY = "healthy"
     DRIFTING = "drifting"
     LAPSED = "lapsed"

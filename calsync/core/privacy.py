@@ -13,7 +13,7 @@ from __future__ import annotations
 import html as _html
 
 from calsync.core.actions import checklist_lines
-from calsync.core.agenda import find_blocks
+from calsync.core.blocks import find_blocks
 from calsync.core.model import Body
 
 

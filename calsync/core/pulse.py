@@ -56,6 +56,7 @@ class Answer:
 
     @property
     def answered(self) -> bool:
+        """Did this meeting get any answer at all?"""
         return self.score is not None or self.grilled is not None or bool(self.more)
 
 
@@ -150,6 +151,8 @@ def remember(state: KeyValue, key: str, readings: list[Reading]) -> bool:
 
 @dataclass(frozen=True)
 class Summary:
+    """A pair's pulse answers boiled down: the latest score, the trend, what was asked for."""
+
     answered: int
     last: int | None
     median_last4: float | None
@@ -160,6 +163,7 @@ class Summary:
 
 
 def summarise(answers: list[Answer], who: str) -> Summary:
+    """A pair's answers (oldest first) summed up; warns after two "grilled" or a drop of 2+."""
     scores = [a.score for a in answers if a.score is not None]
     last4 = scores[-4:]
     trend = None

@@ -20,6 +20,8 @@ STEP = timedelta(minutes=30)
 
 @dataclass(frozen=True)
 class Skipped:
+    """A planned meeting that did not happen, and why (cancelled, declined, removed)."""
+
     start: datetime  # the planned meeting that did not happen
     kind: MarkKind
 

@@ -11,7 +11,11 @@ from typing import Protocol
 
 
 class KeyValue(Protocol):
-    def get(self, key: str) -> str | None: ...
+    """Where state survives between runs: string keys to string values."""
+
+    def get(self, key: str) -> str | None:
+        """The stored value, or None when the key was never set (or deleted)."""
+        ...
 
     def set(self, key: str, value: str | None) -> None:
         """Store ``value``; None deletes the key."""
@@ -19,13 +23,17 @@ class KeyValue(Protocol):
 
 
 class MemoryState:
+    """A :class:`KeyValue` held in memory: for tests and dry runs."""
+
     def __init__(self) -> None:
         self.data: dict[str, str] = {}
 
     def get(self, key: str) -> str | None:
+        """The stored value, or None."""
         return self.data.get(key)
 
     def set(self, key: str, value: str | None) -> None:
+        """Store ``value``; None deletes the key."""
         if value is None:
             self.data.pop(key, None)
         else:

@@ -58,7 +58,7 @@ def write_occurrence(provider: IcsProvider, occ: Occurrence, splice: Splice) -> 
         return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
     if not occ.writable:
         return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID or was removed")
-    if occ.organizer_is_self is False:
+    if not occ.owner_organizes(provider.owner.emails):
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
     ref = IcsRef.loads(occ.ref)
     path = Path(ref.file).resolve()  # through a symlink: replace the file, not the link

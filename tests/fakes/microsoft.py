@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tests.fakes import serve, shut
 
@@ -252,6 +252,11 @@ class FakeMicrosoft:
         self.drive: dict[str, dict[str, Any]] = {}
         self.drive_changes: list[str] = []  # item ids in order of change (drive delta)
         self.refuse_sharing: set[str] = set()  # addresses (or "@domain") invite answers 403 for
+        # free/busy: other mailboxes of the tenant, address -> [(start, end, status)]; the
+        # signed-in user's own come from the calendar
+        self.schedules: dict[str, list[tuple[datetime, datetime, str]]] = {}
+        self.free_busy_refused = False  # getSchedule answers 403 (a tenant policy, say)
+        self.token_scopes: dict[str, str] = {}  # access token -> granted scopes
         self.in_flight = 0
         self.peak_in_flight = 0
         self.latency = 0.0
@@ -307,6 +312,7 @@ class FakeMicrosoft:
         now = datetime.now(UTC).timestamp()
         email, name, oid = user or (self.user_email, self.user_name, self.oid)
         self.access_tokens[at] = now + self.access_token_lifetime
+        self.token_scopes[at] = scope
         self.refresh_tokens[rt] = scope
         self.token_user[at] = self.token_user[rt] = (email, name, oid)
         claims = {
@@ -857,9 +863,77 @@ class FakeMicrosoft:
                 return h.send_json(200, out)
             if method == "PATCH":
                 return self._patch(h, ident, body, tz_name)
+        if method == "POST" and p == "/me/calendar/getSchedule":
+            return self._get_schedule(h, body, tz_name, self.token_scopes.get(token, ""))
         if p.startswith("/me/drive"):
             return self._drive(h, method, p, q, body)
         h.send_json(400, {"error": {"code": "BadRequest", "message": f"fake: no route {p}"}})
+
+    # -- free/busy (calendar: getSchedule) ------------------------------------------------
+
+    def _get_schedule(self, h: _Handler, body: bytes, tz_name: str, scope: str) -> None:
+        """``POST /me/calendar/getSchedule`` as documented: one scheduleInformation per
+        address asked, times in the ``Prefer: outlook.timezone`` zone (UTC if absent), an
+        ``error`` entry for an address the tenant does not know. Needs Calendars.Read(Write)
+        (or .ReadBasic) in the token; work accounts only, so refusals are 403."""
+        granted = {s.rsplit("/", 1)[-1].lower() for s in scope.split()}
+        if self.free_busy_refused or not granted & {
+                "calendars.read", "calendars.readwrite", "calendars.readbasic"}:
+            return h.send_json(403, {"error": {"code": "ErrorAccessDenied", "message":
+                                               "Access is denied. Check credentials and try "
+                                               "again."}})
+        try:
+            req = json.loads(body)
+            asked = req["schedules"]
+            start, end = _graph_dt(req["startTime"]), _graph_dt(req["endTime"])
+            interval = int(req.get("availabilityViewInterval", 30))
+            out_tz = _zone_from_graph(tz_name)
+        except (ValueError, KeyError, TypeError, ZoneInfoNotFoundError) as exc:
+            return h.send_json(400, {"error": {"code": "ErrorInvalidRequest",
+                                               "message": f"fake: {exc}"}})
+        if not isinstance(asked, list) or not asked or end <= start or not 5 <= interval <= 1440:
+            return h.send_json(400, {"error": {"code": "ErrorInvalidRequest",
+                                               "message": "schedules, period or interval"}})
+        value = []
+        for addr in asked:
+            items = self._busy_items(str(addr).lower(), start, end)
+            if items is None:
+                value.append({"scheduleId": addr, "availabilityView": "", "scheduleItems": [],
+                              "error": {"message": "The specified mailbox was not found.",
+                                        "responseCode": "ErrorMailRecipientNotFound"}})
+                continue
+            value.append({
+                "scheduleId": addr,
+                "availabilityView": _availability(items, start, end, interval),
+                "scheduleItems": [{"isPrivate": False, "status": status,
+                                   "start": gtime(lo, out_tz, tz_name),
+                                   "end": gtime(hi, out_tz, tz_name)}
+                                  for lo, hi, status in items],
+                "workingHours": {"daysOfWeek": ["monday", "tuesday", "wednesday", "thursday",
+                                                "friday"],
+                                 "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
+                                 "timeZone": {"name": "Pacific Standard Time"}},
+            })
+        h.send_json(200, {"@odata.context": f"{self.graph_url}/$metadata#Collection("
+                                            "microsoft.graph.scheduleInformation)",
+                          "value": value})
+
+    def _busy_items(self, addr: str, start: datetime,
+                    end: datetime) -> list[tuple[datetime, datetime, str]] | None:
+        """What a mailbox shows for [start, end): its own items overlapping the period plus
+        the signed-in user's meetings it attends (not declined); None for an unknown one."""
+        if addr != self.user_email and addr not in self.schedules:
+            return None
+        items = [i for i in self.schedules.get(addr, []) if i[1] > start and i[0] < end]
+        for ev in self.instances(start, end):
+            if ev["isCancelled"]:
+                continue
+            who = {a["emailAddress"]["address"].lower(): a["status"]["response"]
+                   for a in ev["attendees"]}
+            org = ev["organizer"]["emailAddress"]["address"].lower()
+            if addr == org or who.get(addr, "declined") != "declined":
+                items.append((ev["_start"], ev["_start"] + ev["_duration"], "busy"))
+        return sorted(items)
 
     def _window(self, q: dict[str, list[str]]) -> tuple[datetime, datetime]:
         def parse(v: str) -> datetime:
@@ -1144,6 +1218,27 @@ class FakeMicrosoft:
                         data = transform(data.decode()).encode()
                     out.writestr(info, data)
             self._store(item, item["_path"], buf.getvalue())
+
+
+_VIEW_CODE = {"free": "0", "workingelsewhere": "0", "tentative": "1", "busy": "2", "oof": "3"}
+
+
+def _graph_dt(value: dict[str, Any]) -> datetime:
+    """A request's dateTimeTimeZone as an aware datetime."""
+    naive = datetime.fromisoformat(str(value["dateTime"]).split(".")[0])
+    return naive.replace(tzinfo=_zone_from_graph(value.get("timeZone")))
+
+
+def _availability(items: list[tuple[datetime, datetime, str]], start: datetime, end: datetime,
+                  minutes: int) -> str:
+    """The merged view: per slot the strongest status (0 free … 3 out of office)."""
+    step = timedelta(minutes=minutes)
+    out, lo = [], start
+    while lo < end:
+        codes = [_VIEW_CODE.get(st.lower(), "0") for a, b, st in items if a < lo + step and lo < b]
+        out.append(max(codes, default="0"))
+        lo += step
+    return "".join(out)
 
 
 def _att(email: str, response: str = "none", kind: str = "required",

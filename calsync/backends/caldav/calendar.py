@@ -11,7 +11,6 @@ gives up for this run. Events the owner does not organize are never written.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,11 +22,13 @@ from calsync.backends.caldav.discover import calendars, choose
 from calsync.backends.caldav.secret import load_password
 from calsync.backends.caldav.sync import Copy, Syncer
 from calsync.backends.local.calendar import IcsProvider, IcsRef, parse_calendar
+from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import Body, FetchResult, Occurrence
 from calsync.errors import CalendarFileError, ProviderError
 
 if TYPE_CHECKING:
-    from calsync.config import CalendarConfig, Owner
+    from calsync.backends.caldav.config import CaldavCalendar
+    from calsync.core.model import Owner
     from calsync.core.state import KeyValue
 
 _PUT_HEADERS = {"Content-Type": "text/calendar; charset=utf-8"}
@@ -42,9 +43,8 @@ class _Reader(IcsProvider):
 class CaldavProvider:
     kind = "caldav"
 
-    def __init__(self, cal: CalendarConfig, owner: Owner, state: KeyValue, now: datetime,
+    def __init__(self, cal: CaldavCalendar, owner: Owner, state: KeyValue, now: datetime,
                  *, client: DavClient | None = None) -> None:
-        assert cal.url is not None and cal.username is not None
         self.cal = cal
         self.name = cal.name
         self.read_only = cal.read_only
@@ -52,14 +52,14 @@ class CaldavProvider:
         self.now = now
         self._client = client
         self.copy = Copy.load(state, f"{cal.url}|{cal.calendar or ''}")
-        self._reader = _Reader(replace(cal, path=Path(cal.url)), owner)
+        self._reader = _Reader(IcsCalendar(name=cal.name, read_only=cal.read_only,
+                                           path=Path(cal.url)), owner)
         self._dirty = False
         self.mode = ""  # how the last fetch asked: "sync" or "query"
 
     @property
     def client(self) -> DavClient:
         if self._client is None:
-            assert self.cal.url is not None and self.cal.username is not None
             self._client = DavClient(self.cal.url, self.cal.username, load_password(self.cal),
                                      self.cal.name)
         return self._client
@@ -69,7 +69,6 @@ class CaldavProvider:
     def collection(self) -> str:
         """The collection's URL: found once (discovery), then kept in the state."""
         if self.copy.collection is None:
-            assert self.cal.url is not None
             own, found = calendars(self.client, self.cal.url)
             self.copy.collection = choose(self.name, own, found, self.cal.calendar).url
             self._dirty = True

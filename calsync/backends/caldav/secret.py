@@ -6,21 +6,20 @@ this; it is never printed, logged or kept in the state database.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from calsync.config import CalendarConfig
+from calsync.backends.caldav.config import CaldavCalendar
 from calsync.errors import AuthError, MissingLibraryError
 from calsync.paths import require_private, write_private
 
 KEYRING_SERVICE = "calsync-caldav"
 
 
-def keyring_user(cal: CalendarConfig) -> str:
+def keyring_user(cal: CaldavCalendar) -> str:
     return f"{cal.username}@{cal.url}"
 
 
-def setup_hint(cal: CalendarConfig) -> str:
+def setup_hint(cal: CaldavCalendar) -> str:
     return f"run `calsync setup caldav {cal.url} --username {cal.username}`"
 
 
@@ -34,7 +33,7 @@ def _keyring() -> Any:
     return keyring
 
 
-def load_password(cal: CalendarConfig) -> str:
+def load_password(cal: CaldavCalendar) -> str:
     """The password for ``cal``; AuthError (exit 3) naming the setup command when absent."""
     if cal.keyring:
         found = _keyring().get_password(KEYRING_SERVICE, keyring_user(cal))
@@ -42,7 +41,6 @@ def load_password(cal: CalendarConfig) -> str:
             raise AuthError(f"{cal.name}: no CalDAV password in the keyring; {setup_hint(cal)}")
         return str(found)
     path = cal.password_file
-    assert path is not None
     if not path.exists():
         raise AuthError(f"{cal.name}: no CalDAV password file {path}; {setup_hint(cal)}")
     require_private(path, cal.name)
@@ -56,12 +54,10 @@ def load_password(cal: CalendarConfig) -> str:
     return password
 
 
-def store_password(cal: CalendarConfig, password: str) -> str:
+def store_password(cal: CaldavCalendar, password: str) -> str:
     """Keep ``password`` where ``cal`` says; returns where, for setup's message."""
     if cal.keyring:
         _keyring().set_password(KEYRING_SERVICE, keyring_user(cal), password)
         return "the OS keyring"
-    path: Path | None = cal.password_file
-    assert path is not None
-    write_private(path, password + "\n")
-    return str(path)
+    write_private(cal.password_file, password + "\n")
+    return str(cal.password_file)

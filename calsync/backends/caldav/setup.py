@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from calsync.backends.caldav.config import CaldavCalendar
 from calsync.backends.caldav.dav import DavClient
 from calsync.backends.caldav.discover import Collection, calendars, choose
 from calsync.backends.caldav.secret import load_password, setup_hint, store_password
-from calsync.config import CalendarConfig, parse
+from calsync.config import parse
 from calsync.errors import CalsyncError, ConfigError, UsageError
 
 
@@ -42,10 +43,11 @@ def setup(config_path: Path, req: Request, password: str | None) -> str:
     entry["read_only"] = req.read_only
     probe = parse({"owner": {"email": req.owner or "probe@example.invalid"},
                    "calendars": [entry]}, config_path).calendars[0]
+    assert isinstance(probe, CaldavCalendar)
     secret = password if password is not None else load_password(probe)
-    client = DavClient(probe.url or req.url, req.username, secret, probe.name)
+    client = DavClient(probe.url, req.username, secret, probe.name)
     try:
-        own, found = calendars(client, probe.url or req.url)
+        own, found = calendars(client, probe.url)
     finally:
         client.close()
     try:
@@ -74,9 +76,8 @@ def listing(found: list[Collection], chosen: str | None) -> str:
     return "\n".join(lines)
 
 
-def doctor_check(cal: CalendarConfig) -> tuple[bool, str, str, int]:
+def doctor_check(cal: CaldavCalendar) -> tuple[bool, str, str, int]:
     """``(ok, what, fix, exit code)`` for ``calsync doctor``: the stored login, tried once."""
-    assert cal.url is not None and cal.username is not None
     try:
         client = DavClient(cal.url, cal.username, load_password(cal), cal.name)
         try:

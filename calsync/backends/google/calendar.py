@@ -41,8 +41,9 @@ from calsync.core.model import (
 from calsync.errors import AuthError, CalsyncError, ProviderError
 
 if TYPE_CHECKING:
+    from calsync.backends.google.config import GoogleCalendar
     from calsync.backends.google.docs import GoogleDocBackend
-    from calsync.config import CalendarConfig, Owner
+    from calsync.core.model import Owner
     from calsync.core.state import KeyValue
 
 # Scopes: the least the features need (google.md §10). Read-only calendars never write,
@@ -521,7 +522,7 @@ class GoogleProvider:
 
     def __init__(
         self,
-        cal: CalendarConfig,
+        cal: GoogleCalendar,
         owner: Owner,
         state: KeyValue,
         now: datetime,
@@ -844,7 +845,7 @@ class GoogleProvider:
 
         if self.cal.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail=f"{self.name} is read_only")
-        if not occurrence.organizer_is_self:
+        if not occurrence.owner_organizes(self.owner.emails):
             return WriteResult(
                 WriteStatus.FORBIDDEN,
                 detail=(

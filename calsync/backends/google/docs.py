@@ -37,7 +37,7 @@ from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderErro
 
 if TYPE_CHECKING:
     from calsync.backends.google.calendar import Session
-    from calsync.config import CalendarConfig
+    from calsync.backends.google.config import GoogleCalendar
     from calsync.core.state import KeyValue
 
 DOC_MIME = "application/vnd.google-apps.document"
@@ -77,7 +77,7 @@ def _md_lines(template: str) -> list[tuple[str, str]]:
 
 class GoogleDocBackend:
     def __init__(
-        self, session: Session, state: KeyValue, cal: CalendarConfig, now: datetime
+        self, session: Session, state: KeyValue, cal: GoogleCalendar, now: datetime
     ) -> None:
         self.session = session
         self.now = now

@@ -101,7 +101,7 @@ def setup(
     read_only: bool,
 ) -> str:
     from calsync.backends.google.calendar import READ_ONLY_SCOPES, SCOPES
-    from calsync.config import _home_for_tokens, _slug
+    from calsync.backends.google.config import default_token_file
     from calsync.paths import write_private
 
     config_path = config_path.expanduser()
@@ -115,7 +115,7 @@ def setup(
     secrets = Path(secrets).expanduser().resolve()
     _check_client(secrets)
     token_file = Path(
-        existing.get("token_file") or _home_for_tokens() / f"google-{_slug(calendar_id)}.json"
+        existing.get("token_file") or default_token_file(calendar_id)
     )
 
     from google_auth_oauthlib.flow import InstalledAppFlow

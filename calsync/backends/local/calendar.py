@@ -23,18 +23,20 @@ import icalendar
 import recurring_ical_events
 
 from calsync.backends.base import Splice, Window, WriteResult
-from calsync.config import CalendarConfig, Owner
+from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import (
     Attendee,
     AttendeeKind,
     Body,
     FetchResult,
     Occurrence,
+    Owner,
     Response,
     Status,
 )
 from calsync.errors import CalendarFileError
 from calsync.ical.limits import Budget, Load, rule_load
+from calsync.ical.zones import windows_zone
 
 _KINDS = {
     "INDIVIDUAL": AttendeeKind.PERSON,
@@ -120,7 +122,7 @@ class IcsProvider:
 
     def __init__(
         self,
-        cal: CalendarConfig,
+        cal: IcsCalendar,
         owner: Owner,
         *,
         before_replace: Callable[[Path], None] | None = None,
@@ -370,7 +372,7 @@ class IcsProvider:
         if tzid and not isinstance(value.tzinfo, ZoneInfo):
             # A VTIMEZONE named with a Windows id often carries wrong rules (khal #714);
             # the IANA zone for that id is the better authority.
-            zone = _windows_zone(str(tzid))
+            zone = windows_zone(str(tzid))
             if zone is not None:
                 return value.replace(tzinfo=zone)
         return value
@@ -463,16 +465,4 @@ def _zone(name: str | None) -> tzinfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return _windows_zone(name)
-
-
-def _windows_zone(name: str) -> ZoneInfo | None:
-    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
-
-    olson = WINDOWS_TO_OLSON.get(name.strip('"'))
-    if olson is None:
-        return None
-    try:
-        return ZoneInfo(olson)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+        return windows_zone(name)

@@ -35,12 +35,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.backends.docs_base import DocRef, DocRequest, mark_polled, polled_recently
-from calsync.backends.microsoft.calendar import GraphError, json_of
+from calsync.backends.microsoft.graph import json_of
 from calsync.core.actions import checklist_lines
-from calsync.errors import ConflictError, ForbiddenError, ProviderError
+from calsync.errors import ConflictError, ForbiddenError, GraphError, ProviderError
 
 if TYPE_CHECKING:
-    from calsync.backends.microsoft.calendar import Graph
+    from calsync.backends.microsoft.graph import Graph
     from calsync.core.state import KeyValue
 
 FOLDER = "calsync"
@@ -191,6 +191,7 @@ def _has_line(text: str, line: str) -> bool:
 
 
 def doc_path(request: DocRequest) -> str:
+    """The doc's OneDrive path: a readable title and a hash of the relationship key."""
     stem = re.sub(r'[\\/:*?"<>|#%\x00-\x1f\s]+', " ", request.title).strip()[:80] or "1on1"
     digest = hashlib.sha256(request.key.encode()).hexdigest()[:8]
     return f"{FOLDER}/{stem} {digest}.docx"
@@ -213,6 +214,7 @@ class OneDriveDocs:
         self.warnings: list[str] = []  # things the user should know, e.g. a refused share
 
     def ensure(self, request: DocRequest) -> DocRef:
+        """The pair's doc: created once (``conflictBehavior=fail``), shared with the counterpart."""
         key = f"onedrive:{request.key}"
         raw = self.state.get(key)
         if raw:
@@ -226,14 +228,15 @@ class OneDriveDocs:
         quoted = urllib.parse.quote(path)
         content = build_docx(request.template, request.title)
         resp = self.graph.request(
-            "PUT", f"/me/drive/root:/{quoted}:/content",
+            "PUT", f"{self.graph.mailbox}/drive/root:/{quoted}:/content",
             params={"@microsoft.graph.conflictBehavior": "fail"},
             headers={"Content-Type": DOCX_MIME},
             content=content,
             retry=False, ok=(409,),
         )
         # 409: made by an earlier run that did not get to remember it
-        item = (self.graph.get_json(f"/me/drive/root:/{quoted}") if resp.status_code == 409
+        box = self.graph.mailbox
+        item = (self.graph.get_json(f"{box}/drive/root:/{quoted}") if resp.status_code == 409
                 else json_of(resp))
         if resp.status_code != 409 and item.get("eTag"):
             self._remember(str(item["id"]), str(item["eTag"]), docx_text(content))
@@ -259,7 +262,8 @@ class OneDriveDocs:
         # not retried within the run (only reads and If-Match writes are); a transient
         # failure (throttling, a gateway) leaves "shared" false, and the next run shares again
         try:
-            self.graph.request("POST", f"/me/drive/items/{rec['id']}/invite", json_body=body)
+            self.graph.request("POST", f"{self.graph.mailbox}/drive/items/{rec['id']}/invite",
+                               json_body=body)
         except GraphError as exc:
             if exc.status not in (400, 403, 404):
                 raise
@@ -291,7 +295,7 @@ class OneDriveDocs:
         if link and polled_recently(self.state, "onedrive:polled", self.now):
             self._changed_ids = set()  # read within the hour: cached texts stand
             return self._changed_ids
-        url = link or "/me/drive/root/delta"
+        url = link or f"{self.graph.mailbox}/drive/root/delta"
         params = None if link else {"token": "latest"}
         changed: set[str] = set()
         try:
@@ -341,7 +345,7 @@ class OneDriveDocs:
             return self._fresh[doc.id]
         # no $select: Graph gives the download URL annotation on a plain item GET only
         # (under $select it is dropped or refused: microsoftgraph/microsoft-graph-docs#20212)
-        meta = self.graph.get_json(f"/me/drive/items/{doc.id}")
+        meta = self.graph.get_json(f"{self.graph.mailbox}/drive/items/{doc.id}")
         url = meta.get("@microsoft.graph.downloadUrl")
         if not url:
             raise ProviderError("OneDrive gave no download URL for the shared doc")
@@ -366,9 +370,11 @@ class OneDriveDocs:
         return docx_text(data)
 
     def read_text(self, doc: DocRef) -> str:
+        """The document's text, downloaded again only when its eTag changed."""
         return self._text(doc)
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        """Insert a dated section under the log heading unless it is there; If-Match."""
         seen = _plain(marker)  # headings read without their "##" in the document
         if _has_line(self._text(doc), seen):
             return False
@@ -379,7 +385,7 @@ class OneDriveDocs:
             section = text if marker in text else f"{marker}\n{text}"
             patched = insert_section(data, section)
             resp = self.graph.request(
-                "PUT", f"/me/drive/items/{doc.id}/content",
+                "PUT", f"{self.graph.mailbox}/drive/items/{doc.id}/content",
                 headers={"If-Match": etag, "Content-Type": DOCX_MIME},
                 content=patched, ok=(412,),
             )

@@ -68,7 +68,7 @@ def setup(
     import msal
 
     from calsync.app.config_edit import upsert_calendar
-    from calsync.backends.microsoft.calendar import build_msal_app, scopes_for
+    from calsync.backends.microsoft.auth import build_msal_app, scopes_for
     from calsync.config import parse
     from calsync.paths import write_private
 
@@ -91,7 +91,7 @@ def setup(
     # The calendar as the config will read it (defaults and relative paths resolved).
     cal = parse({"owner": {"email": "setup@calsync.invalid"}, "calendars": [entry]},
                 config_path).calendars[0]
-    assert cal.token_file is not None
+    assert cal.provider == "microsoft" and cal.token_file is not None
     # A new login replaces the cache instead of joining it: the run takes the cache's one
     # account, so an old account left in it (another user, an earlier login) would keep
     # being used. The old file stays as it was until the new login has succeeded.

@@ -1,0 +1,56 @@
+"""The ``[[calendars]]`` keys of a Google calendar."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from calsync.config_reader import CalendarBase, Reader, Schema, slug, token_home
+
+SEND_UPDATES = ("none", "all", "externalOnly")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoogleCalendar(CalendarBase):
+    """One Google calendar, read and written through the Calendar API."""
+
+    provider: Literal["google"] = "google"
+    calendar_id: str = "primary"
+    token_file: Path | None = None
+    client_secrets: Path | None = None
+    api_url: str | None = None  # a loopback fake in tests; None: Google itself
+    send_updates: str = "none"
+    share_notify: bool = False
+    attach_doc: bool = True
+
+
+def default_token_file(calendar_id: str) -> Path:
+    """Where the login for ``calendar_id`` is kept unless ``token_file`` says otherwise."""
+    return token_home() / f"google-{slug(calendar_id)}.json"
+
+
+def parse(
+    r: Reader, t: Mapping[str, Any], p: str, name: str | None, read_only: bool
+) -> GoogleCalendar:
+    """Every key is optional: ``primary`` calendar, a token file named after it."""
+    cal_id: str = r.get(t, "calendar_id", p, str, "primary")
+    return GoogleCalendar(
+        name=name or f"google-{cal_id}",
+        read_only=read_only,
+        calendar_id=cal_id,
+        token_file=r.path_(t, "token_file", p) or default_token_file(cal_id),
+        client_secrets=r.path_(t, "client_secrets", p),
+        api_url=r.url(t, "api_url", p, None),
+        send_updates=r.choice(t, "send_updates", p, SEND_UPDATES, "none"),
+        share_notify=r.get(t, "share_notify", p, bool, False),
+        attach_doc=r.get(t, "attach_doc", p, bool, True),
+    )
+
+
+SCHEMA = Schema(
+    frozenset({"calendar_id", "token_file", "client_secrets", "api_url", "send_updates",
+               "share_notify", "attach_doc"}),
+    parse,
+)
