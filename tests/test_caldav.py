@@ -364,3 +364,14 @@ def test_a_missing_calendar_name_lists_the_ones_there(radicale: Radicale, proxy:
     result = cli("--config", config, "status", "--now", SCENARIO_NOW)
     assert result.exit_code == 2, result.output
     assert "no calendar named 'nope'" in result.output and "found: " in result.output
+
+
+def test_keyring_without_the_package_says_what_to_install(tmp_path: Path) -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("keyring") is None  # not a calsync dependency
+    config = caldav_config(tmp_path, "http://127.0.0.1:9/me/work/", extra="keyring = true\n")
+    result = cli("--config", config, "status", "--now", SCENARIO_NOW)
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "pip install keyring" in lines[0]

@@ -13,7 +13,6 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -220,7 +219,3 @@ def query_body(start: str, end: str) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def element_text(el: Any) -> str:
-    return "".join(el.itertext()) if el is not None else ""
