@@ -68,6 +68,7 @@ class Config:
     pulse: Pulse = field(default_factory=Pulse)
     rescue: Rescue = field(default_factory=Rescue)
     language: str = "en"
+    state_url: str | None = None  # postgresql://… : shared state (calsync.app.store_pg)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -101,7 +102,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
     """Validate an already-parsed TOML document (``path`` names it in errors)."""
     r = Reader(path)
     r.known(data, "", {"owner", "calendars", "policy", "detection", "agenda", "pulse",
-                   "rescue", "language"})
+                   "rescue", "language", "state_url"})
     owner = _owner(r, r.table(data, "owner", required=True))
     cals_raw = data.get("calendars")
     if not isinstance(cals_raw, list) or not cals_raw:
@@ -123,8 +124,16 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
         pulse=_pulse(r, r.table(data, "pulse")),
         rescue=_rescue(r, r.table(data, "rescue")),
         language=language,
+        state_url=_state_url(r, data),
         raw=data,
     )
+
+
+def _state_url(r: Reader, data: Mapping[str, Any]) -> str | None:
+    url: str | None = r.get(data, "state_url", "", str, None)
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        r.fail("state_url", "expected a URL like postgresql://user@host/database")
+    return url
 
 
 def _owner(r: Reader, t: Mapping[str, Any]) -> Owner:

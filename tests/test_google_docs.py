@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from calsync.backends.base import Window, WriteStatus
-from calsync.backends.docs_base import DocRequest
+from calsync.backends.base import DocRequest, Window, WriteStatus
 from calsync.backends.google.docs import LOG_HEADING
 from calsync.core.model import Body
 from calsync.core.state import MemoryState
@@ -290,7 +289,7 @@ def test_write_attaches_the_linked_doc(gcal: GEnv) -> None:
     def splice(body: Body) -> Body:
         return Body(body.text + f"\n[calsync] doc: {ref.url} [/calsync]")
 
-    assert p.write_description(nxt, splice, "t").status is WriteStatus.WRITTEN
+    assert p.write_description(nxt, splice, "t", attach=ref).status is WriteStatus.WRITTEN
     patch = api_requests(gcal.fake, "PATCH")[0]
     assert patch["query"]["supportsAttachments"] == ["true"]
     (att,) = gcal.fake.events[nxt.ref]["attachments"]
@@ -299,7 +298,7 @@ def test_write_attaches_the_linked_doc(gcal: GEnv) -> None:
     p2 = gcal.provider(gcal.calendar())
     p2.docs().ensure(REQ)
     occ = next(o for o in p2.fetch(W).occurrences if o.ref == nxt.ref)
-    p2.write_description(occ, lambda b: Body(b.text + " again"), "t2")
+    p2.write_description(occ, lambda b: Body(b.text + " again"), "t2", attach=ref)
     assert "attachments" not in api_requests(gcal.fake, "PATCH")[-1]["body"]
 
 
@@ -308,7 +307,7 @@ def test_attach_doc_off_sends_no_attachments(gcal: GEnv) -> None:
     p = gcal.provider(gcal.calendar(attach_doc=False))
     ref = p.docs().ensure(REQ)
     nxt = series(p.fetch(W))[-1]
-    p.write_description(nxt, lambda b: Body(b.text + ref.url), "t")
+    p.write_description(nxt, lambda b: Body(b.text + ref.url), "t", attach=ref)
     patch = api_requests(gcal.fake, "PATCH")[0]
     assert "attachments" not in patch["body"] and patch["query"]["supportsAttachments"] == ["false"]
 
@@ -329,7 +328,7 @@ def test_fake_payloads_match_the_discovery_schemas(gcal: GEnv) -> None:
     ref = p.docs().ensure(REQ)
     occs = p.fetch(Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)))
     nxt = series(occs)[-1]
-    p.write_description(nxt, lambda b: Body(b.text + ref.url), "t")
+    p.write_description(nxt, lambda b: Body(b.text + ref.url), "t", attach=ref)
     token = json.loads(gcal.calendar().token_file.read_text())["token"]  # type: ignore[union-attr]
     listing = _get(fake, token, "/calendar/v3/calendars/primary/events?singleEvents=true"
                                 "&showDeleted=true&maxResults=3")

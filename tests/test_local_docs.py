@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from calsync.backends.docs_base import DocRequest
+from calsync.backends.base import DocRequest
 from calsync.backends.local.docs import LocalDocs
 from calsync.core.agenda import DOC_LOG_ANCHOR
 

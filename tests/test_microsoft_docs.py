@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import calsync.backends.microsoft.docs as onedrive
-from calsync.backends.docs_base import DocRequest
+from calsync.backends.base import DocRequest
 from calsync.backends.microsoft.docs import LOG_HEADING, OneDriveDocs, build_docx, docx_text
 from calsync.errors import ForbiddenError
 from tests.microsoft_fixtures import *  # noqa: F403

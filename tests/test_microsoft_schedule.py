@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync.backends.base import Window
-from calsync.backends.docs_base import DocRequest
+from calsync.backends.base import DocRequest, Window
 from calsync.backends.microsoft.schedule import busy_of, request_body
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.helpers import by_counterpart, cli, status_json

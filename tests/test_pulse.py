@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from calsync.backends.docs_base import DocRequest
+from calsync.backends.base import DocRequest
 from calsync.backends.microsoft.docs import OneDriveDocs
 from calsync.core import agenda, pulse
 from calsync.core.state import MemoryState

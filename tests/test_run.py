@@ -236,7 +236,7 @@ def test_interrupted_run_converges(example: Path, tmp_path: Path,
 
 
 def test_lock_makes_a_second_run_exit(example: Path) -> None:
-    from calsync.app.run import run_lock
+    from calsync.app.lock import run_lock
     from calsync.paths import data_dir
 
     with run_lock(data_dir() / "run.lock"):

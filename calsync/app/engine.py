@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calsync.app.store import Store
+from calsync.app.store import StateStore
 from calsync.backends.base import FreeBusy, Interval, Provider, Window
 from calsync.backends.registry import open_provider
 from calsync.config import CalendarConfig, Config, Policy
@@ -140,7 +140,7 @@ def window(config: Config, now: datetime) -> Window:
     return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
 
 
-def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurvey | Failure]:
+def survey(config: Config, now: datetime, store: StateStore) -> Iterator[CalendarSurvey | Failure]:
     """Per calendar: its occurrences, relationships and their cadence, or why it failed."""
     span = window(config, now)
     owner = config.owner.emails
@@ -169,7 +169,7 @@ def survey(config: Config, now: datetime, store: Store) -> Iterator[CalendarSurv
         yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)
 
 
-def status(config: Config, now: datetime, store: Store) -> Report:
+def status(config: Config, now: datetime, store: StateStore) -> Report:
     report = Report(generated_at=now)
     for item in survey(config, now, store):
         if isinstance(item, Failure):

@@ -25,6 +25,7 @@ _DISTRIBUTIONS = {
     "recurring_ical_events": ("recurring-ical-events", "iCalendar files"),
     "platformdirs": ("platformdirs", "finding calsync's folders"),
     "tzdata": ("tzdata", "time zones"),
+    "psycopg": ("'psycopg[binary]'", "the PostgreSQL state (state_url)"),
 }
 
 

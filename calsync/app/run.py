@@ -13,26 +13,22 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import calsync.core.actions as actions
 import calsync.core.agenda as agenda
 import calsync.core.pulse as pulse
 from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, pulse_key, survey
 from calsync.app.progress import Progress, silent
-from calsync.app.store import Store
-from calsync.backends.base import HasDocs, ReadsDescription, WriteStatus
-from calsync.backends.docs_base import DocBackend, DocRef, DocRequest
+from calsync.app.store import StateStore
+from calsync.backends.base import DocBackend, DocRef, DocRequest, HasDocs, ReadsDescription, WriteStatus
 from calsync.backends.local.docs import LocalDocs
 from calsync.config import Config
 from calsync.core.cadence import figures, held_meetings, who
 from calsync.core.model import Occurrence
-from calsync.errors import AuthError, CalsyncError, ConflictError, LockedError
+from calsync.errors import AuthError, CalsyncError, ConflictError
 from calsync.paths import data_dir
 
 
@@ -78,28 +74,6 @@ class Proposal:
     makeup: Makeup
 
 
-@contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """An exclusive, non-blocking lock: overlapping cron runs cannot both write."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise LockedError(
-                f"another calsync run (pid {holder}) holds {path}; this run exits without writing"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
 class ShownToday:
     """Which warnings a ``run`` already printed today: each distinct one goes out once a
     day (cron mails every output), while ``status`` and JSON always list them all.
@@ -109,7 +83,7 @@ class ShownToday:
 
     _KEY = "today"
 
-    def __init__(self, store: Store, day: date, show_all: bool) -> None:
+    def __init__(self, store: StateStore, day: date, show_all: bool) -> None:
         self.ns = store.namespace("warned")
         self.day = day.isoformat()
         self.show_all = show_all
@@ -137,17 +111,17 @@ class ShownToday:
 class _Ctx:
     config: Config
     now: datetime
-    store: Store
+    store: StateStore
     dry_run: bool
     shown: ShownToday
     progress: Progress = silent
 
 
-def run(config: Config, now: datetime, store: Store, dry_run: bool = False,
+def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
         progress: Progress = silent) -> RunReport:
     report = RunReport(generated_at=now, dry_run=dry_run)
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
-    with run_lock(data_dir() / "run.lock"):
+    with store.lock():
         # a dry run rolls everything back at the end, provider sync state included
         whole = store.transaction(rollback=True) if dry_run else nullcontext()
         with whole:
@@ -335,7 +309,8 @@ def _relationship(
             before, after = whole, agenda.splice(whole, data) or whole
     if not ctx.dry_run:
         result = item.provider.write_description(
-            target, lambda body: agenda.splice(body, data), digest
+            target, lambda body: agenda.splice(body, data), digest,
+            attach=doc,  # the block links the pair's doc: a calendar that attaches files adds it
         )
         change.status, change.detail = result.status, result.detail
         if result.status is WriteStatus.UNCHANGED:
@@ -358,7 +333,8 @@ def _pulse(ctx: _Ctx, report: RunReport, key: str, label: str, text: str) -> Non
         for r in readings if r.problem])
 
 
-def _remember(store: Store, key: str, items: list[actions.ActionItem], seen: date, now: datetime) -> None:
+def _remember(store: StateStore, key: str, items: list[actions.ActionItem], seen: date,
+              now: datetime) -> None:
     for it in items:
         store.upsert_action_item(
             key, it.key, it.owner, it.text, seen.isoformat(), now.isoformat() if it.done else None

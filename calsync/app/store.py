@@ -1,4 +1,8 @@
-"""State that outlives a run, in one SQLite file under ``CALSYNC_HOME``.
+"""State that outlives a run, in one SQLite file under ``CALSYNC_HOME`` by default.
+
+:class:`StateStore` is the seam: :class:`Store` here keeps it in SQLite, and
+:class:`calsync.app.store_pg.PgStore` in PostgreSQL for runners that share it
+(``state_url``); :func:`calsync.app.stores.open_store` picks one from the config.
 
 Holds provider state (sync tokens, cached events, doc ids) as namespaced key-values,
 what calsync wrote where (content hashes), the action items it has seen, and a run
@@ -17,10 +21,14 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
+from calsync.app.lock import run_lock
+from calsync.core.state import KeyValue
 from calsync.errors import ProviderError
 
 _SCHEMA = """
@@ -43,6 +51,33 @@ class ActionItemRow:
     text: str
     first_seen: str
     done_at: str | None
+
+
+class StateStore(Protocol):
+    """Everything calsync keeps between runs, and the lock that keeps runs apart."""
+
+    def close(self) -> None: ...
+
+    def transaction(self, rollback: bool = False) -> AbstractContextManager[None]: ...
+
+    def lock(self) -> AbstractContextManager[None]:
+        """Held for a whole ``run``: a second run on the same state raises LockedError."""
+        ...
+
+    def namespace(self, ns: str) -> KeyValue: ...
+
+    def written_hash(self, calendar: str, ref: str) -> str | None: ...
+
+    def record_write(self, calendar: str, ref: str, digest: str, when: datetime) -> None: ...
+
+    def action_items(self, relationship: str) -> list[ActionItemRow]: ...
+
+    def upsert_action_item(
+        self, relationship: str, key: str, owner: str | None, text: str, seen: str, done: str | None
+    ) -> None: ...
+
+    def log_run(self, started: datetime, finished: datetime, command: str, written: int,
+                warnings: int, errors: int, exit_code: int) -> None: ...
 
 
 _SIDECARS = ("-wal", "-shm", "-journal")
@@ -92,6 +127,10 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("ROLLBACK" if rollback else "COMMIT")
+
+    def lock(self) -> AbstractContextManager[None]:
+        """The file lock beside the database: runs on this machine exclude each other."""
+        return run_lock(self.path.parent / "run.lock")
 
     # -- namespaced key-values (calsync.core.state.KeyValue) -----------------------------------
 

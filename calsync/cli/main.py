@@ -63,11 +63,10 @@ def _now(value: str | None, config: Config) -> datetime:
     return parsed
 
 
-def _store() -> Any:
-    from calsync.app.store import Store
-    from calsync.paths import data_dir
+def _store(config: Config) -> Any:
+    from calsync.app.stores import open_store
 
-    return Store(data_dir() / "state.sqlite3")
+    return open_store(config)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,7 +105,7 @@ def status(ctx: click.Context, now_text: str | None, fmt: str) -> None:
     from calsync.app import engine, report
 
     config = _load(ctx)
-    report_ = engine.status(config, _now(now_text, config), _store())
+    report_ = engine.status(config, _now(now_text, config), _store(config))
     text = report.status_json(report_) if fmt == "json" else report.status_text(report_)
     if text:
         click.echo(text)
@@ -123,7 +122,7 @@ def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
     from calsync.app import engine, report
 
     config = _load(ctx)
-    report_ = engine.status(config, _now(now_text, config), _store())
+    report_ = engine.status(config, _now(now_text, config), _store(config))
     if explain:
         click.echo(report.explain_text(report_))
     else:
@@ -145,7 +144,7 @@ def report_cmd(ctx: click.Context, now_text: str | None, output: Path, open_it: 
     from calsync.app import engine, html_report
 
     config = _load(ctx)
-    report_ = engine.status(config, _now(now_text, config), _store())
+    report_ = engine.status(config, _now(now_text, config), _store(config))
     path = html_report.write(output, html_report.render(report_, config))
     click.echo(str(path))
     if open_it:
@@ -171,7 +170,7 @@ def run(ctx: click.Context, dry_run: bool, now_text: str | None, fmt: str, quiet
     config = _load(ctx)
     now = _now(now_text, config)
     bar = for_output(fmt, quiet, sys.stderr)
-    result = run_once(config, now, _store(), dry_run=dry_run, progress=bar)
+    result = run_once(config, now, _store(config), dry_run=dry_run, progress=bar)
     if fmt == "json":
         click.echo(report.run_json(result))
     else:

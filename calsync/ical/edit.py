@@ -56,8 +56,10 @@ def write_occurrence(provider: IcsProvider, occ: Occurrence, splice: Splice) -> 
 
     if provider.read_only:
         return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
+    if occ.cancelled:
+        return WriteResult(WriteStatus.GONE, detail="the occurrence was removed or cancelled")
     if not occ.writable:
-        return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID or was removed")
+        return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID")
     if not occ.owner_organizes(provider.owner.emails):
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
     ref = IcsRef.loads(occ.ref)
@@ -262,8 +264,8 @@ def _edit(
     desc = str(desc)
     before = Body(desc, html=occ.description.html)
     after = splice(before)
-    if after is None:
-        return WriteResult(WriteStatus.UNCHANGED, before=before)
+    if after is None or after == before:
+        return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
     if target is not None:
         begin, end, _ = target
         chunk = _set_description(text[begin:end], after.text, newline)

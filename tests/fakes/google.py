@@ -250,6 +250,7 @@ class FakeGoogle:
         self.sync_floor = 0
         self.page_cap: int | None = None  # return at most this many items per page
         self.before_patch: Callable[[str], None] | None = None
+        self.omit_event_etag = False  # GET events/{id} without an etag
         self.clients = {"cid.apps.googleusercontent.com": "client-secret"}
         self.consent_user = "manager@example.com"
         self.auth_requests: list[dict[str, str]] = []
@@ -806,6 +807,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._send(200, self._list(cal, req.query, event_id))
                 if event_id is not None and req.method == "GET":
                     ev = self._event(cal, event_id)
+                    if self.fake.omit_event_etag:  # a proxy that strips ETags, say
+                        out = self.fake.serve_event(ev, cal)
+                        out.pop("etag", None)
+                        return self._send(200, out)
                     return self._send(200, self.fake.serve_event(ev, cal), {"ETag": ev["etag"]})
             if event_id is not None and req.method == "PATCH":
                 self._need(grant, WRITE_SCOPES)

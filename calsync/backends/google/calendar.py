@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from calsync.backends.base import Splice, Window, WriteResult, WriteStatus
+from calsync.backends.base import DocRef, Splice, Window, WriteResult, WriteStatus
 from calsync.backends.retry import RetryPolicy, host_of, retry_after, unreachable
 from calsync.core.model import (
     Attendee,
@@ -840,7 +840,9 @@ class GoogleProvider:
         text = event.get("description") or ""
         return Body(text, html=looks_like_html(text))
 
-    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+    def write_description(
+        self, occurrence: Occurrence, splice: Splice, tag: str, attach: DocRef | None = None
+    ) -> WriteResult:
         from googleapiclient.errors import HttpError
 
         if self.cal.read_only:
@@ -866,13 +868,19 @@ class GoogleProvider:
             text = event.get("description") or ""
             before = Body(text, html=looks_like_html(text))
             after = splice(before)
-            if after is None:
+            if after is None or after == before:
                 return WriteResult(WriteStatus.UNCHANGED, before=before, after=before)
             body: dict[str, Any] = {
                 "description": after.text,
                 "extendedProperties": {"private": {TAG_KEY: tag}},
             }
-            attachments = self._attachments(event, after.text)
+            if not event.get("etag"):
+                # every write carries If-Match: without an ETag a PATCH could overwrite a
+                # concurrent human edit, so nothing is written (the next run reads again)
+                return WriteResult(WriteStatus.CONFLICT, before=before,
+                                   detail="Google gave no ETag for the event; not writing "
+                                          "without If-Match")
+            attachments = self._attachments(event, attach)
             if attachments is not None:
                 body["attachments"] = attachments
             req = self._api().patch(
@@ -923,27 +931,21 @@ class GoogleProvider:
             )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attachments(self, event: dict[str, Any], text: str) -> list[dict[str, Any]] | None:
-        """The event's attachments plus the pair's doc when the block links it, else None."""
-        if not self.cal.attach_doc or self._docs is None:
+    def _attachments(self, event: dict[str, Any], doc: DocRef | None) -> list[dict[str, Any]] | None:
+        """The event's attachments plus the pair's doc the app named, or None to leave them."""
+        if not self.cal.attach_doc or doc is None:
             return None
         current = list(event.get("attachments") or [])
-        for doc in self._docs.known():
-            if doc.url not in text and doc.id not in text:
-                continue
-            if any(a.get("fileId") == doc.id or a.get("fileUrl") == doc.url for a in current):
-                return None
-            if len(current) >= 25:  # the API's limit per event
-                return None
-            current.append(
-                {
-                    "fileUrl": doc.url,
-                    "title": doc.title,
-                    "mimeType": "application/vnd.google-apps.document",
-                }
-            )
-            return current
-        return None
+        if any(a.get("fileId") == doc.id or a.get("fileUrl") == doc.url for a in current):
+            return None
+        if len(current) >= 25:  # the API's limit per event
+            return None
+        known = self._docs.known() if self._docs is not None else []
+        title = next((k.title for k in known if k.id == doc.id), "1on1 notes")
+        current.append(
+            {"fileUrl": doc.url, "title": title, "mimeType": "application/vnd.google-apps.document"}
+        )
+        return current
 
     def _error(self, exc: Any, what: str) -> CalsyncError:
         if exc.status_code == 404:

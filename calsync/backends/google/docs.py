@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.backends.docs_base import DocRef, DocRequest, mark_polled, polled_recently
+from calsync.backends.base import DocRef, DocRequest, mark_polled, polled_recently
 from calsync.core.actions import checklist_lines
 from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderError
 

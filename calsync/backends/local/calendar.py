@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 import recurring_ical_events
 
-from calsync.backends.base import Splice, Window, WriteResult
+from calsync.backends.base import DocRef, Splice, Window, WriteResult
 from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import (
     Attendee,
@@ -160,7 +160,9 @@ class IcsProvider:
             result.occurrences.extend(self._occurrences(cal, file, window, result.warnings))
         return result
 
-    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+    def write_description(
+        self, occurrence: Occurrence, splice: Splice, tag: str, attach: DocRef | None = None
+    ) -> WriteResult:
         from calsync.ical.edit import write_occurrence
 
         return write_occurrence(self, occurrence, splice)

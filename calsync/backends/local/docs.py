@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from calsync.backends.docs_base import DocRef, DocRequest
+from calsync.backends.base import DocRef, DocRequest
 from calsync.errors import ProviderError
 
 

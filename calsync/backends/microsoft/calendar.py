@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from calsync.backends.base import Interval, Splice, Window, WriteResult, WriteStatus
+from calsync.backends.base import DocRef, Interval, Splice, Window, WriteResult, WriteStatus
 from calsync.backends.microsoft.auth import TokenSource
 from calsync.backends.microsoft.docs import OneDriveDocs
 from calsync.backends.microsoft.graph import Graph, quote_id
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from calsync.core.state import KeyValue
 
 _HTML = {"Prefer": 'outlook.body-content-type="html"'}
-_WRITE_SELECT = "body,isOrganizer,type,onlineMeeting,subject"
+_WRITE_SELECT = "body,isOrganizer,isCancelled,type,onlineMeeting,subject"
 FREEBUSY_HINT = ("make-up slots avoid only your own meetings; if your account should see "
                  "colleagues' free/busy, run `calsync setup microsoft` again and consent")
 
@@ -194,12 +194,14 @@ class MicrosoftProvider:
         event = self._current(occurrence, "body")
         return None if event is None else body_of(event)
 
-    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+    def write_description(
+        self, occurrence: Occurrence, splice: Splice, tag: str, attach: DocRef | None = None
+    ) -> WriteResult:
         """Splice the body of one occurrence the owner organizes; If-Match, one re-try."""
         if self.cal.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
-        if occurrence.removed:
-            return WriteResult(WriteStatus.GONE, detail="occurrence was deleted")
+        if occurrence.cancelled:
+            return WriteResult(WriteStatus.GONE, detail="occurrence was deleted or cancelled")
         if not occurrence.owner_organizes(self.owner.emails):
             return WriteResult(WriteStatus.FORBIDDEN, detail="not the organizer")
         path = f"{self.graph.mailbox}/events/{quote_id(occurrence.ref)}"
@@ -208,6 +210,8 @@ class MicrosoftProvider:
             event = self._current(occurrence, _WRITE_SELECT)
             if event is None:
                 return WriteResult(WriteStatus.GONE, detail="occurrence no longer exists")
+            if event.get("isCancelled"):
+                return WriteResult(WriteStatus.GONE, detail="occurrence was cancelled")
             if event.get("type") == "seriesMaster":
                 return WriteResult(WriteStatus.FORBIDDEN, detail="refusing to write a series master")
             if not event.get("isOrganizer"):

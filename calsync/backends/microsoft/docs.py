@@ -34,7 +34,7 @@ import zipfile
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.backends.docs_base import DocRef, DocRequest, mark_polled, polled_recently
+from calsync.backends.base import DocRef, DocRequest, mark_polled, polled_recently
 from calsync.backends.microsoft.graph import json_of
 from calsync.core.actions import checklist_lines
 from calsync.errors import ConflictError, ForbiddenError, GraphError, ProviderError
