@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import pytest
 
 USER, PASSWORD = "me", "s3cret-app-password"
 
@@ -132,6 +133,7 @@ class Proxy:
     target: str
     seen: list[Seen] = field(default_factory=list)
     refuse_sync: bool = False
+    no_etag: set[str] = field(default_factory=set)  # paths answered without an ETag header
     before_put: Callable[[str], None] | None = None
     port: int = 0
     server: ThreadingHTTPServer | None = None
@@ -173,8 +175,11 @@ class Proxy:
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
+                dropped = {"transfer-encoding", "connection", "content-length"}
+                if self.path in proxy.no_etag:
+                    dropped.add("etag")
                 for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    if k.lower() not in dropped:
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -209,3 +214,10 @@ def running(folder: Path) -> Iterator[Radicale]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def radicale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radicale]:
+    """One Radicale for the session (the contract suite: a new collection per test)."""
+    with running(tmp_path_factory.mktemp("radicale")) as server:
+        yield server

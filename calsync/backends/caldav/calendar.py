@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calsync.backends.base import Splice, Window, WriteResult, WriteStatus
+from calsync.backends.base import DocRef, Splice, Window, WriteResult, WriteStatus
 from calsync.backends.caldav.cache import reduce
 from calsync.backends.caldav.dav import DavClient, DavError
 from calsync.backends.caldav.discover import calendars, choose
@@ -50,6 +50,7 @@ class CaldavProvider:
         self.read_only = cal.read_only
         self.state = state
         self.now = now
+        self.owner = owner
         self._client = client
         self.copy = Copy.load(state, f"{cal.url}|{cal.calendar or ''}")
         self._reader = _Reader(IcsCalendar(name=cal.name, read_only=cal.read_only,
@@ -118,12 +119,17 @@ class CaldavProvider:
 
     # -- writing -------------------------------------------------------------------------
 
-    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str) -> WriteResult:
+    def write_description(self, occurrence: Occurrence, splice: Splice, tag: str,
+                          attach: DocRef | None = None) -> WriteResult:
+        """See :class:`calsync.backends.base.Calendar`; ``attach`` is ignored (docs are
+        Markdown files beside the calendar, linked from the agenda)."""
         if self.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
+        if occurrence.cancelled:
+            return WriteResult(WriteStatus.GONE, detail="the occurrence was removed or cancelled")
         if not occurrence.writable:
-            return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID or was removed")
-        if occurrence.organizer_is_self is False:
+            return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID")
+        if not occurrence.owner_organizes(self.owner.emails):
             return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occurrence.organizer}")
         href = IcsRef.loads(occurrence.ref).file
         for _ in range(2):
@@ -165,7 +171,7 @@ class CaldavProvider:
             raise self.client.error("GET", href, resp)
         etag = resp.headers.get("ETag")
         if not etag or etag.startswith("W/"):
-            return WriteResult(WriteStatus.FORBIDDEN,
+            return WriteResult(WriteStatus.CONFLICT,
                                detail="the server gives no strong ETag; calsync writes only with one")
         try:
             return etag, resp.content.decode("utf-8-sig")
