@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from calsync.app import doctor
+from calsync.app import doctor, doctor_logins
 from calsync.app.schedule import MARKER
 from tests.fakes.google import FakeGoogle
 from tests.google_fixtures import *  # noqa: F403
@@ -157,7 +157,7 @@ def test_clock_skew_against_the_server_date(gcal: GEnv, tmp_path: Path, timer: S
     assert not skew.ok and "ahead of the server" in skew.detail and "timedatectl" in skew.fix
     fine = doctor.diagnose(config, clock=lambda: datetime.now(UTC) + timedelta(seconds=30))
     assert [c.ok for c in fine if c.name == "clock vs Google"] == [True]
-    behind = doctor.skew_check("x", "Mon, 01 Jan 2024 00:00:00 GMT",
+    behind = doctor_logins.skew_check("x", "Mon, 01 Jan 2024 00:00:00 GMT",
                                lambda: datetime(2023, 12, 31, 23, 57, tzinfo=UTC))
     assert not behind.ok and behind.detail == "this machine is 180 s behind the server"
 
@@ -172,9 +172,9 @@ def test_google_calendar_not_found(gcal: GEnv, tmp_path: Path, timer: Schedulers
 
 def test_testing_note_says_what_is_knowable() -> None:
     now = datetime(2026, 5, 10, 12, tzinfo=UTC)
-    assert "ends on 2026-05-15 (5 days left" in doctor.testing_note(now - timedelta(days=2), now)
-    assert "not in \"Testing\"" in doctor.testing_note(now - timedelta(days=10), now)
-    assert "not recorded" in doctor.testing_note(None, now)
+    assert "ends on 2026-05-15 (5 days left" in doctor_logins.testing_note(now - timedelta(days=2), now)
+    assert "not in \"Testing\"" in doctor_logins.testing_note(now - timedelta(days=10), now)
+    assert "not recorded" in doctor_logins.testing_note(None, now)
 
 
 def test_setup_records_when_the_login_was_made(fake_google: FakeGoogle, tmp_path: Path,
@@ -227,9 +227,10 @@ def test_microsoft_named_calendar_missing(ms_env: MsEnv, timer: Schedulers) -> N
 
 def test_microsoft_read_only_scope_lacking(ms_env: MsEnv) -> None:
     granted = {"calendars.read"}
-    assert doctor.missing_scopes(["calendars.readwrite", "files.readwrite"], granted,
-                                 doctor._GRAPH_COVERS) == ["calendars.readwrite", "files.readwrite"]
-    assert doctor.missing_scopes(["calendars.read"], {"calendars.readwrite"}, doctor._GRAPH_COVERS) == []
+    covers = doctor_logins._GRAPH_COVERS
+    assert doctor_logins.missing_scopes(["calendars.readwrite", "files.readwrite"], granted,
+                                        covers) == ["calendars.readwrite", "files.readwrite"]
+    assert doctor_logins.missing_scopes(["calendars.read"], {"calendars.readwrite"}, covers) == []
 
 
 def test_state_database_locked(tmp_path: Path, calsync_home: Path) -> None:

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calsync.app import html_report
-from calsync.app.engine import CalendarSurvey, RelationshipStatus, Report
+from calsync.app.engine import CalendarSummary, RelationshipStatus, Report
 from calsync.config import Policy, load
 from calsync.core.cadence import analyse
-from calsync.core.model import Attendee, FetchResult, Occurrence, Relationship
+from calsync.core.model import Attendee, Occurrence, Relationship
 from tests.conftest import EXAMPLES, SCENARIOS
 from tests.helpers import EXAMPLE_NOW, SCENARIO_NOW, by_counterpart, cli, status_json
 
@@ -365,7 +365,7 @@ def _one_relationship(name: str, counterpart: str) -> Report:
     ]
     rel = Relationship(counterpart, name, "ics", "work", occs)
     cadence = analyse(rel, Policy(), now, ("mia@example.com",))
-    survey = CalendarSurvey(None, None, FetchResult(), [RelationshipStatus(rel, cadence)], [])  # type: ignore[arg-type]
+    survey = CalendarSummary(None, [RelationshipStatus(rel, cadence)], [], [])  # type: ignore[arg-type]
     return Report(generated_at=now, surveys=[survey])
 
 

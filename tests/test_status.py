@@ -175,3 +175,31 @@ def test_figures_do_not_depend_on_event_order(tmp_path: Path, seed: int) -> None
     assert json.dumps(shuffled["relationships"], sort_keys=True) == json.dumps(
         original["relationships"], sort_keys=True
     )
+
+
+def test_status_keeps_a_summary_that_reads_as_the_whole(tmp_path: Path, calsync_home: Path) -> None:
+    """`status` drops each calendar's read (issue 16): what it keeps per relationship
+    reads the same series, titles and role as the whole, with fewer occurrences."""
+    from datetime import datetime
+
+    from calsync.app import engine
+    from calsync.app.store import Store
+    from calsync.config import load
+    from tests.helpers import write_config
+
+    for config, when in ((EXAMPLES / "config.toml", EXAMPLE_NOW),
+                         (write_config(tmp_path, SCENARIOS / "core.ics"), SCENARIO_NOW)):
+        cfg, now = load(config), datetime.fromisoformat(when)
+        store = Store(calsync_home / "state.sqlite3")
+        whole = [st for item in engine.survey(cfg, now, store) if isinstance(item, engine.CalendarSurvey)
+                 for st in item.statuses]
+        kept = engine.status(cfg, now, store).statuses
+        store.close()
+        assert len(kept) == len(whole) >= 3
+        for full, summary in zip(whole, kept, strict=True):
+            rel, slim = full.relationship, summary.relationship
+            assert (slim.counterpart, slim.series, slim.titles) == (rel.counterpart, rel.series,
+                                                                    rel.titles)
+            assert summary.role == full.role and summary.cadence == full.cadence
+        assert sum(len(s.relationship.occurrences) for s in kept) * 3 < sum(
+            len(s.relationship.occurrences) for s in whole)

@@ -132,3 +132,34 @@ def test_the_lock_keeps_a_second_runner_out_until_released(opener: Opener) -> No
         pass
     with first.lock():  # and again: released on exit
         pass
+
+
+def test_a_phase_is_one_transaction_and_a_checkpoint_survives_a_crash(opener: Opener) -> None:
+    """What run relies on: a block inside a phase joins it, a checkpoint (a durable
+    namespace, a recorded write) is kept when the phase then fails, the rest is not."""
+    store = opener()
+    plain, durable = store.namespace("docs"), store.namespace("cal:work", durable=True)
+    with pytest.raises(RuntimeError), store.transaction():
+        plain.set("before", "1")
+        with store.transaction():  # joins the phase: no commit of its own
+            plain.set("inner", "1")
+        durable.set("sync", "token")  # checkpoint: everything so far is committed
+        plain.set("after", "1")
+        store.record_write("work", "ev-1", "abc", WHEN)
+        plain.set("lost", "1")
+        raise RuntimeError("crash")
+    again = opener()
+    kept, side = again.namespace("docs"), again.namespace("cal:work")
+    assert (kept.get("before"), kept.get("inner"), side.get("sync")) == ("1", "1", "token")
+    assert kept.get("after") == "1" and again.written_hash("work", "ev-1") == "abc"
+    assert kept.get("lost") is None
+
+
+def test_a_dry_run_phase_rolls_back_even_its_checkpoints(opener: Opener) -> None:
+    store = opener()
+    with store.transaction(rollback=True):
+        store.namespace("cal:work", durable=True).set("sync", "token")
+        store.record_write("work", "ev-1", "abc", WHEN)
+    again = opener()
+    assert again.namespace("cal:work").get("sync") is None
+    assert again.written_hash("work", "ev-1") is None

@@ -8,7 +8,7 @@ file) is reported and does not stop the others. ``calsync run`` builds on
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,7 @@ class RelationshipStatus:
     policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
     pulse: Summary | None = None  # the pair's pulse answers; None when [pulse] is off
     makeup: Makeup | None = None  # free slots after a skipped meeting
+    known_role: str | None = None  # the role, once the occurrences are dropped (summary)
 
     @property
     def role(self) -> str:
@@ -49,9 +50,27 @@ class RelationshipStatus:
         A majority, not the next meeting alone, so a one-off meeting the report sets up
         does not turn the owner's weekly 1on1 into someone else's.
         """
+        if self.known_role is not None:
+            return self.known_role
         live = [o for o in self.relationship.occurrences if not o.cancelled]
         mine = sum(1 for o in live if o.owner_organizes(()))  # the provider's word alone
         return "organizer" if live and mine * 2 >= len(live) else "attendee"
+
+    def summary(self) -> RelationshipStatus:
+        """What a report shows of it: the figures, marks and role, and of the occurrences
+        only those that first show a series or a title (so ``series`` and ``titles`` read
+        the same), so ``status`` keeps little per relationship."""
+        series: set[str] = set()
+        titles: set[str] = set()
+        firsts = []
+        for occ in self.relationship.occurrences:
+            sid = occ.series_id or occ.uid
+            if sid not in series or (occ.title and occ.title not in titles):
+                firsts.append(occ)
+                series.add(sid)
+                titles.add(occ.title)
+        rel = replace(self.relationship, occurrences=firsts)
+        return replace(self, relationship=rel, known_role=self.role)
 
 
 @dataclass
@@ -61,6 +80,19 @@ class CalendarSurvey:
     fetched: FetchResult
     statuses: list[RelationshipStatus]
     candidates: list[Candidate]
+
+
+@dataclass
+class CalendarSummary:
+    """What ``status`` keeps of one calendar once it is analysed: each relationship's
+    figures and marks (:meth:`RelationshipStatus.summary`), the candidates for
+    ``--explain`` and the read's warnings; the occurrences and the provider are dropped
+    before the next calendar is read."""
+
+    calendar: CalendarConfig
+    statuses: list[RelationshipStatus]
+    candidates: list[Candidate]
+    warnings: list[str]
 
 
 @dataclass
@@ -79,7 +111,7 @@ class Failure:
 @dataclass
 class Report:
     generated_at: datetime
-    surveys: list[CalendarSurvey] = field(default_factory=list)
+    surveys: list[CalendarSummary] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -88,7 +120,7 @@ class Report:
 
     @property
     def problems(self) -> list[str]:
-        return [w for survey in self.surveys for w in survey.fetched.warnings]
+        return [w for survey in self.surveys for w in survey.warnings]
 
     def exit_code(self) -> int:
         if any(isinstance(f.error, AuthError) for f in self.failures):
@@ -146,7 +178,8 @@ def survey(config: Config, now: datetime, store: StateStore) -> Iterator[Calenda
     owner = config.owner.emails
     for cal in config.calendars:
         try:
-            provider = open_provider(cal, config.owner, store.namespace(f"cal:{cal.name}"), now)
+            state = store.namespace(f"cal:{cal.name}", durable=True)
+            provider = open_provider(cal, config.owner, state, now)
             fetched = provider.fetch(span)
         except CalsyncError as exc:
             yield Failure(cal.name, exc)
@@ -167,6 +200,7 @@ def survey(config: Config, now: datetime, store: StateStore) -> Iterator[Calenda
             yield Failure(cal.name, exc)
             continue
         yield CalendarSurvey(cal, provider, fetched, statuses, found.candidates)
+        del provider, fetched, found, statuses  # not held while the next calendar is read
 
 
 def status(config: Config, now: datetime, store: StateStore) -> Report:
@@ -175,9 +209,12 @@ def status(config: Config, now: datetime, store: StateStore) -> Report:
         if isinstance(item, Failure):
             report.failures.append(item)
         else:
-            report.surveys.append(item)
+            report.surveys.append(CalendarSummary(
+                item.calendar, [st.summary() for st in item.statuses], item.candidates,
+                item.fetched.warnings))
             try:
                 item.provider.close()
             except CalsyncError as exc:
                 report.failures.append(Failure(item.calendar.name, exc))
+            del item
     return report

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from calsync.app import html_charts as charts
 from calsync.app.engine import RelationshipStatus, Report
+from calsync.app.html_style import CSS
+from calsync.app.html_words import Words, words
 from calsync.config import Config
 from calsync.core.cadence import num, wall_days
 from calsync.core.model import Cadence, Label, Mark, MarkKind
@@ -48,253 +50,10 @@ def bucket(interval_days: float | None) -> str:
     return "more"  # pragma: no cover - the last bucket has no bound
 
 
-# --- words --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Words:
-    lang: str
-    title: str
-    generated: str  # {when}
-    overview: str
-    by_label: str
-    by_interval: str
-    labels: dict[Label, str]
-    buckets: dict[str, str]
-    policy: str  # {interval} {target_i} {duration} {target_d} {lapse} {lookback} {sessions}
-    summary: str
-    cols: tuple[str, ...]  # name, cadence, every, length, held/planned, attendance, last, next
-    relationships: str
-    none_found: str
-    organizer: str
-    attendee: str
-    before_now: str
-    recent_from: str
-    attendance: str
-    held_planned: str  # {held} {planned}
-    last: str
-    next: str
-    plan: str
-    no_figures: str
-    every: str  # {n}
-    minutes: str  # {n}
-    days: str  # {n}
-    percent: str  # {n}
-    target: str
-    legend: str
-    kinds: dict[MarkKind, str]
-    today: str
-    pulse: str  # the fact's name
-    pulse_fmt: str  # {last} {median} {trend}
-    pulse_grilled: str  # {n}
-    pulse_trends: dict[str, str]
-    recent: str
-    interval_cap: str
-    length_cap: str
-    max_days: str  # {n}
-    max_min: str  # {n}
-    timeline_alt: str  # {who} {counts} {since}
-    since: str  # {date}
-    interval_alt: str  # {values} {limit} {over}
-    length_alt: str
-    as_table: str
-    table_cols: tuple[str, ...]  # date, what, days since previous, length
-    reasons: dict[str, str]  # code → text with {figures}
-    problems: str
-    failures: str
-    months: tuple[str, ...]
-    comma: str = ", "
-    zone: tzinfo | None = None  # dates read in the owner's zone
-
-    def local(self, at: datetime) -> datetime:
-        return at.astimezone(self.zone) if self.zone is not None else at
-
-    def day(self, at: datetime) -> str:
-        d = self.local(at).date()
-        if self.lang == "ja":
-            return f"{d.year}年{d.month}月{d.day}日"
-        return f"{d.day} {self.months[d.month - 1]} {d.year}"
-
-
-_EN = _Words(
-    lang="en",
-    title="1on1 rhythm",
-    generated="Generated {when}",
-    overview="Overview",
-    by_label="By cadence",
-    by_interval="By interval (recent median)",
-    labels={
-        Label.HEALTHY: "healthy",
-        Label.DRIFTING: "drifting",
-        Label.LAPSED: "lapsed",
-        Label.INSUFFICIENT: "not enough data",
-    },
-    buckets={
-        "weekly": "weekly",
-        "3w": "≤ 3 weeks",
-        "6w": "3–6 weeks",
-        "10w": "6–10 weeks",
-        "more": "> 10 weeks",
-        "none": "no interval yet",
-    },
-    policy=(
-        "Policy: every ≤ {interval} days (target {target_i}), ≤ {duration} min (target {target_d}); "
-        "attendance ≥ {attendance} of the plan; lapsed after {lapse} days without a held meeting; "
-        "recent = the last {recent} days (at least {sessions} held meetings), "
-        "before = the rest of {lookback} days."
-    ),
-    summary="All relationships",
-    cols=("Who", "Cadence", "Every", "Length", "Held / planned", "Attendance", "Last held", "Next"),
-    relationships="Relationships",
-    none_found="No 1on1 relationships found (try `calsync detect --explain`).",
-    organizer="you organize",
-    attendee="you attend",
-    before_now="Before → now",
-    recent_from="Recent since",
-    attendance="Attendance",
-    held_planned="{held} of the last {planned} planned held",
-    last="Last held",
-    next="Next",
-    plan="Plan ahead",
-    no_figures="no figures",
-    every="every {n} d",
-    minutes="{n} min",
-    days="{n} days",
-    percent="{n} %",
-    target="target",
-    legend="Legend",
-    kinds={
-        MarkKind.HELD: "held",
-        MarkKind.CANCELLED: "cancelled",
-        MarkKind.DECLINED: "declined",
-        MarkKind.REMOVED: "removed from the series",
-        MarkKind.PLANNED: "planned",
-    },
-    today="today",
-    pulse="Pulse",
-    pulse_fmt="last {last}/5, median {median} of the last 4, {trend}",
-    pulse_grilled="felt grilled {n}×",
-    pulse_trends={"up": "rising", "down": "falling", "flat": "steady", "": "one score so far"},
-    recent="recent",
-    interval_cap="Days since the previous held meeting",
-    length_cap="Length (min)",
-    max_days="max {n} d",
-    max_min="max {n} min",
-    timeline_alt="Timeline of {who}: {counts}{since}.",
-    since="; recent window from {date}",
-    interval_alt="Days between held meetings: {values}; policy max {limit}; {over} above it.",
-    length_alt="Length of held meetings in minutes: {values}; policy max {limit}; {over} above it.",
-    as_table="Meetings as a table",
-    table_cols=("Date", "What", "Days since previous", "Length (min)"),
-    reasons={
-        "interval": "meets every {interval} days, more than {max_interval}",
-        "duration": "meetings last {duration} min, more than {max_duration}",
-        "attendance": "{held} of the last {planned} planned meetings held ({attendance}, "
-        "minimum {min_attendance})",
-        "open-gap": "no 1on1 for {open_gap} days",
-        "plan": "the plan ahead breaks the policy: {plan}",
-        "lapsed": "no held meeting for more than {lapse} days",
-        "insufficient-data": "fewer than {sessions} held meetings to judge",
-    },
-    problems="Problems reading the calendars",
-    failures="Calendars that could not be read",
-    months=("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-)
-
-_JA = _Words(
-    lang="ja",
-    title="1on1のリズム",
-    generated="作成：{when}",
-    overview="概要",
-    by_label="状態別",
-    by_interval="間隔別（直近の中央値）",
-    labels={
-        Label.HEALTHY: "良好",
-        Label.DRIFTING: "乱れ",
-        Label.LAPSED: "途絶",
-        Label.INSUFFICIENT: "データ不足",
-    },
-    buckets={
-        "weekly": "毎週",
-        "3w": "3週以内",
-        "6w": "3〜6週",
-        "10w": "6〜10週",
-        "more": "10週超",
-        "none": "間隔なし",
-    },
-    policy=(
-        "基準：間隔 {interval}日以内（目標 {target_i}日）、長さ {duration}分以内（目標 {target_d}分）、"
-        "予定に対する出席率 {attendance}以上。{lapse}日間実施がなければ途絶。"
-        "直近＝過去{recent}日（実施{sessions}回以上）、以前＝{lookback}日間の残り。"
-    ),
-    summary="すべての関係",
-    cols=("相手", "状態", "間隔", "長さ", "実施／予定", "出席率", "最終実施", "次回"),
-    relationships="関係ごと",
-    none_found="1on1が見つかりません（`calsync detect --explain` をお試しください）。",
-    organizer="主催",
-    attendee="参加",
-    before_now="以前 → 現在",
-    recent_from="直近の期間",
-    attendance="出席率",
-    held_planned="直近の予定{planned}回のうち{held}回実施",
-    last="最終実施",
-    next="次回",
-    plan="今後の予定",
-    no_figures="数値なし",
-    every="{n}日ごと",
-    minutes="{n}分",
-    days="{n}日",
-    percent="{n}%",
-    target="目標",
-    legend="凡例",
-    kinds={
-        MarkKind.HELD: "実施",
-        MarkKind.CANCELLED: "キャンセル",
-        MarkKind.DECLINED: "辞退",
-        MarkKind.REMOVED: "シリーズから削除",
-        MarkKind.PLANNED: "予定",
-    },
-    today="今日",
-    pulse="パルス",
-    pulse_fmt="前回 {last}/5、直近4回の中央値 {median}、{trend}",
-    pulse_grilled="詰められた感じ {n}回",
-    pulse_trends={"up": "上向き", "down": "下向き", "flat": "横ばい", "": "回答1回のみ"},
-    recent="直近",
-    interval_cap="前回の実施からの日数",
-    length_cap="長さ（分）",
-    max_days="上限 {n}日",
-    max_min="上限 {n}分",
-    timeline_alt="{who}さんとのタイムライン：{counts}{since}。",
-    since="、直近の期間は{date}から",
-    interval_alt="実施の間隔（日）：{values}。上限 {limit}。超過 {over}回。",
-    length_alt="実施の長さ（分）：{values}。上限 {limit}。超過 {over}回。",
-    as_table="表で見る",
-    table_cols=("日付", "結果", "前回からの日数", "長さ（分）"),
-    reasons={
-        "interval": "間隔が{interval}日で、上限{max_interval}日を超えています",
-        "duration": "長さが{duration}分で、上限{max_duration}分を超えています",
-        "attendance": "直近の予定{planned}回のうち実施は{held}回（{attendance}、基準 {min_attendance}以上）",
-        "open-gap": "{open_gap}日間1on1がありません",
-        "plan": "今後の予定が基準を外れています：{plan}",
-        "lapsed": "{lapse}日以上実施がありません",
-        "insufficient-data": "判定に必要な{sessions}回の実施がありません",
-    },
-    problems="カレンダーの読み込みで見つかった問題",
-    failures="読み込めなかったカレンダー",
-    months=tuple(f"{m}月" for m in range(1, 13)),
-    comma="、",
-)
-
-
-def words(language: str) -> _Words:
-    """"ja", "ja-JP" → Japanese; everything else English (as the agenda does)."""
-    return _JA if language.lower().replace("_", "-").split("-")[0] == "ja" else _EN
-
-
 # --- figures as text ----------------------------------------------------------------------
 
 
-def _figs(w: _Words, interval: float | None, duration: float | None) -> str:
+def _figs(w: Words, interval: float | None, duration: float | None) -> str:
     parts = []
     if interval is not None:
         parts.append(w.every.format(n=num(interval)))
@@ -303,24 +62,24 @@ def _figs(w: _Words, interval: float | None, duration: float | None) -> str:
     return w.comma.join(parts) or w.no_figures
 
 
-def _pct(w: _Words, share: float | None) -> str:
+def _pct(w: Words, share: float | None) -> str:
     return w.percent.format(n=round(share * 100)) if share is not None else "–"
 
 
-def _attendance(w: _Words, c: Cadence) -> str:
+def _attendance(w: Words, c: Cadence) -> str:
     """Against the plan in the recent window, as status counts it."""
     if c.attendance is None:
         return "–"
     return f"{_pct(w, c.attendance)} · {w.held_planned.format(held=c.recent_held, planned=c.recent_planned)}"
 
 
-def _when(w: _Words, at: datetime) -> str:
+def _when(w: Words, at: datetime) -> str:
     local = w.local(at)
     sep = " " if w.lang == "ja" else ", "
     return f"{w.day(local)}{sep}{local:%H:%M} {local.tzname() or ''}".rstrip()
 
 
-def _reason(w: _Words, code: str, c: Cadence, config: Config) -> str:
+def _reason(w: Words, code: str, c: Cadence, config: Config) -> str:
     p = config.policy
     plan = _figs(w, c.planned_interval_days, c.planned_duration_min)
     if c.next_planned:
@@ -373,11 +132,11 @@ def _lengths(held: list[Mark]) -> list[charts.Bar]:
     return [charts.Bar(m.start, (m.end - m.start).total_seconds() / 60) for m in held]
 
 
-def _badge(w: _Words, label: Label) -> str:
+def _badge(w: Words, label: Label) -> str:
     return f'<span class="badge l-{label.value}">{escape(w.labels[label])}</span>'
 
 
-def _overview(w: _Words, rows: list[_Row], config: Config, now: datetime) -> str:
+def _overview(w: Words, rows: list[_Row], config: Config, now: datetime) -> str:
     labels = Counter(r.item.cadence.label for r in rows)
     label_items = "".join(
         f'<li>{_badge(w, label)} <b class="n">{labels.get(label, 0)}</b></li>'
@@ -417,7 +176,7 @@ def _overview(w: _Words, rows: list[_Row], config: Config, now: datetime) -> str
     )
 
 
-def _pulse(w: _Words, s: Summary | None) -> str | None:
+def _pulse(w: Words, s: Summary | None) -> str | None:
     """The pulse trend in words; None when off or never answered."""
     if s is None or s.answered == 0:
         return None
@@ -434,7 +193,7 @@ def _small(text: str | None) -> str:
     return f' <small class="pulse">{escape(text)}</small>' if text else ""
 
 
-def _summary(w: _Words, rows: list[_Row]) -> str:
+def _summary(w: Words, rows: list[_Row]) -> str:
     head = "".join(f'<th scope="col">{escape(c)}</th>' for c in w.cols)
     body = []
     for r in rows:
@@ -463,7 +222,7 @@ def _summary(w: _Words, rows: list[_Row]) -> str:
     )
 
 
-def _legend(w: _Words) -> str:
+def _legend(w: Words) -> str:
     items = "".join(
         f"<li>{charts.mark_icon(kind)} {escape(w.kinds[kind])}</li>"
         for kind in (MarkKind.HELD, MarkKind.CANCELLED, MarkKind.DECLINED, MarkKind.REMOVED, MarkKind.PLANNED)
@@ -471,7 +230,7 @@ def _legend(w: _Words) -> str:
     return f'<ul class="legend" aria-label="{escape(w.legend)}">{items}</ul>'
 
 
-def _ticks(w: _Words, axis: charts.Axis) -> list[charts.Tick]:
+def _ticks(w: Words, axis: charts.Axis) -> list[charts.Tick]:
     out: list[charts.Tick] = []
     day = axis.start.date().replace(day=1)
     while True:
@@ -482,7 +241,7 @@ def _ticks(w: _Words, axis: charts.Axis) -> list[charts.Tick]:
         out.append(charts.Tick(at, w.months[day.month - 1]))
 
 
-def _counts(w: _Words, marks: list[Mark]) -> str:
+def _counts(w: Words, marks: list[Mark]) -> str:
     counts = Counter(m.kind for m in marks)
     return w.comma.join(f"{counts[k]} {w.kinds[k]}" for k in MarkKind if counts.get(k))
 
@@ -492,7 +251,7 @@ def _dl(pairs: list[tuple[str, str]]) -> str:
     return f"<dl>{items}</dl>"
 
 
-def _relationship(w: _Words, r: _Row, axis: charts.Axis, config: Config, now: datetime) -> str:
+def _relationship(w: Words, r: _Row, axis: charts.Axis, config: Config, now: datetime) -> str:
     rel, c = r.item.relationship, r.item.cadence
     role = w.organizer if r.item.role == "organizer" else w.attendee
     reasons = "".join(
@@ -559,7 +318,7 @@ def _relationship(w: _Words, r: _Row, axis: charts.Axis, config: Config, now: da
     )
 
 
-def _table(w: _Words, r: _Row) -> str:
+def _table(w: Words, r: _Row) -> str:
     previous: Mark | None = None
     rows = []
     for m in r.marks:
@@ -581,7 +340,7 @@ def _table(w: _Words, r: _Row) -> str:
     )
 
 
-def _notes(w: _Words, report: Report) -> str:
+def _notes(w: Words, report: Report) -> str:
     out = ""
     if report.problems:
         items = "".join(f"<li>{escape(p)}</li>" for p in report.problems)
@@ -629,105 +388,6 @@ def render(report: Report, config: Config) -> str:
         f'<section class="rels" aria-labelledby="h-rels"><h2 id="h-rels">{escape(w.relationships)}</h2>'
         f"{_legend(w)}{body}</section>{_notes(w, report)}</main></body></html>\n"
     )
-
-
-CSS = """
-:root{--ink:#1d232a;--muted:#5b6570;--line:#d5dbe1;--bg:#fff;--card:#f6f8fa;
---held:#0b6e6e;--cancelled:#b3261e;--declined:#a15c00;--removed:#6b4fa0;--planned:#5b6570;
---ok:#1e7a3c;--warn:#b3261e;--lapse:#6d4c00;--na:#5b6570;
--webkit-print-color-adjust:exact;print-color-adjust:exact}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Hiragino Sans","Noto Sans CJK JP",sans-serif}
-header,main{max-width:1180px;margin:0 auto;padding:0 20px}
-header{padding-top:18px}
-h1{font-size:26px;margin:0}
-h2{font-size:19px;margin:26px 0 10px}
-h3{font-size:15px;margin:0 0 8px}
-.gen{color:var(--muted);margin:2px 0 0}
-.cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{flex:1 1 300px;background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px}
-.card ul{list-style:none;margin:0;padding:0}
-.labels{display:flex;flex-wrap:wrap;gap:8px 18px}
-.labels .n{font-size:20px;vertical-align:middle;margin-left:4px}
-.buckets li{display:flex;align-items:center;gap:8px;margin:3px 0}
-.bk{flex:0 0 8.5em}
-.meter{flex:1 1 auto;height:10px;background:#e5e9ed;border-radius:5px;overflow:hidden}
-.meter span{display:block;height:100%;background:var(--held)}
-.buckets .n{flex:0 0 2em;text-align:right}
-.policy{color:var(--muted);margin:12px 0}
-.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:13px;font-weight:600;
-border:1.5px solid currentColor;white-space:nowrap}
-.badge::before{margin-right:4px}
-.badge.l-healthy{color:var(--ok)}.badge.l-healthy::before{content:"✓"}
-.badge.l-drifting{color:var(--warn);background:#fbeae8}.badge.l-drifting::before{content:"▲"}
-.badge.l-lapsed{color:var(--lapse);background:#f6eddc}.badge.l-lapsed::before{content:"■"}
-.badge.l-insufficient-data{color:var(--na);border-style:dashed}.badge.l-insufficient-data::before{content:"?"}
-table{border-collapse:collapse;width:100%}
-caption{text-align:left;font-weight:600;margin-bottom:6px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-thead th{font-size:13px;color:var(--muted);font-weight:600}
-.summary a{color:inherit}
-.legend{list-style:none;display:flex;flex-wrap:wrap;gap:4px 16px;padding:0;margin:0 0 10px;
-color:var(--muted);font-size:13px}
-.ic{vertical-align:-1px}
-.k-held{color:var(--held)}.k-cancelled{color:var(--cancelled)}.k-declined{color:var(--declined)}
-.k-removed{color:var(--removed)}.k-planned{color:var(--planned)}
-.rel{display:grid;grid-template-columns:300px minmax(0,1fr);gap:8px 24px;padding:16px 0;
-border-top:1px solid var(--line);break-inside:avoid}
-.rel.l-drifting,.rel.l-lapsed{border-left:4px solid var(--warn);padding-left:12px}
-.rel.l-lapsed{border-left-color:var(--lapse)}
-.addr{display:block;font-weight:400;color:var(--muted);font-size:13px;overflow-wrap:anywhere}
-.meta{margin:0 0 6px}.role{color:var(--muted);font-size:13px}
-.reasons{margin:4px 0 8px;padding-left:18px;color:var(--warn);font-weight:600}
-dl{margin:0;font-size:14px}dl div{display:flex;gap:8px;margin:2px 0}
-dt{flex:0 0 7.5em;color:var(--muted)}dd{margin:0;min-width:0;overflow-wrap:anywhere}
-.charts{min-width:0;padding:0 8px}
-.chart{position:relative;margin-bottom:6px}
-.flags{position:relative;height:16px;font-size:11px;color:var(--muted)}
-.flag{position:absolute;top:0;white-space:nowrap;padding-left:3px;border-left:1px solid var(--muted)}
-.nowflag{transform:translateX(-100%);padding:0 3px 0 0;border-left:0;border-right:1px solid var(--ink);
-color:var(--ink)}
-.track{position:relative;height:22px}
-.track .bg{position:absolute;inset:0;width:100%;height:100%}
-.ax{stroke:#9aa5b1;stroke-width:1}.tk{stroke:#9aa5b1;stroke-width:1}
-.win{fill:#e6f2f2}.winedge{stroke:var(--held);stroke-width:1;stroke-dasharray:3 2}
-.nowline{stroke:var(--ink);stroke-width:1.5}
-.mk{position:absolute;top:5px;margin-left:-6px}
-.ticks{position:relative;height:15px;font-size:11px;color:var(--muted)}
-.ticks span{position:absolute;top:0;white-space:nowrap;padding-left:2px}
-.bars .cap{font-size:12px;color:var(--muted)}
-.plot{position:relative;height:46px;border-bottom:1px solid #9aa5b1}
-.plot svg{position:absolute;inset:0;width:100%;height:100%}
-.band{fill:#e9f3ec}.limit{stroke:var(--ok);stroke-width:1.2;stroke-dasharray:4 3}
-.bar{fill:var(--held)}.bar.over{stroke:var(--warn);stroke-width:0.6}
-.lim{position:absolute;right:0;font-size:11px;color:var(--ok);background:rgba(255,255,255,.8);
-padding:0 2px;line-height:1.1}
-details{margin-top:6px;font-size:13px}summary{cursor:pointer;color:var(--muted)}
-.meetings td.num{text-align:right}
-.notes li{color:var(--warn)}
-.empty{color:var(--muted)}
-@media (max-width:760px){
- header,main{padding:0 12px}header{padding-top:12px}
- .rel{grid-template-columns:minmax(0,1fr)}
- .charts{padding:0 6px}
- .mk{width:10px;height:10px;top:6px;margin-left:-5px}
-}
-@media screen and (max-width:760px){
- .summary caption{display:block}
- .summary thead{display:none}
- .summary,.summary tbody,.summary tr,.summary th,.summary td{display:block;width:100%}
- .summary tr{border-bottom:1px solid var(--line);padding:6px 0}
- .summary th,.summary td{border:0;padding:1px 0;display:flex;gap:8px}
- .summary td::before{content:attr(data-col);flex:0 0 8.5em;color:var(--muted);font-size:13px}
-}
-@media print{
- body{font-size:11pt}header,main{max-width:none;padding:0}
- details>summary{display:none}
- .rel{grid-template-columns:240px minmax(0,1fr)}
- a{text-decoration:none}
-}
-""".strip()
 
 
 def write(path: Path, page: str) -> Path:

@@ -6,8 +6,12 @@
 
 Holds provider state (sync tokens, cached events, doc ids) as namespaced key-values,
 what calsync wrote where (content hashes), the action items it has seen, and a run
-log. Every write commits at once, so a run killed at any point leaves a state the
-next run converges from. Private notes are never stored: cached events keep their
+log. A run groups its own bookkeeping into one transaction per phase
+(:meth:`Store.transaction`); a backend's state (a write-ahead record before a request
+that must not be repeated) commits at once (a ``durable`` namespace checkpoints the open
+transaction), so a run killed at any point leaves a state the next run converges from.
+A write that would store the value already there is skipped: a steady run commits nothing
+but its log line. Private notes are never stored: cached events keep their
 metadata (times, people, status, organizer, ETag) and of a description only its
 checklist lines and calsync's own block (:mod:`calsync.core.privacy`); cached shared docs
 keep only their checklist lines (and, for OneDrive, calsync's section headings). The folder is 0700,
@@ -64,7 +68,11 @@ class StateStore(Protocol):
         """Held for a whole ``run``: a second run on the same state raises LockedError."""
         ...
 
-    def namespace(self, ns: str) -> KeyValue: ...
+    def checkpoint(self) -> None:
+        """Commit what was written so far, inside a transaction too (which goes on)."""
+        ...
+
+    def namespace(self, ns: str, durable: bool = False) -> KeyValue: ...
 
     def written_hash(self, calendar: str, ref: str) -> str | None: ...
 
@@ -97,9 +105,31 @@ def private_files(path: Path) -> None:
             os.chmod(side, 0o600)
 
 
+def probe(path: Path) -> tuple[str, str] | None:
+    """Whether an existing state database can be written now, without changing it:
+    None, or why not as (kind, SQLite's words); kind is open, locked, readonly or foreign."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=0.5, isolation_level=None)
+    except sqlite3.Error as exc:
+        return "open", str(exc)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        busy = "locked" in str(exc) or "busy" in str(exc)
+        return ("locked" if busy else "readonly"), str(exc)
+    except sqlite3.DatabaseError as exc:
+        return "foreign", str(exc)
+    finally:
+        db.close()
+    return None
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._depth = 0  # open transaction() blocks; only the outermost one talks to SQLite
+        self._keep = True  # the outermost block commits (False: a dry run's rollback)
         try:
             private_files(path)
             old_mask = os.umask(0o077)  # journal files SQLite creates are ours alone too
@@ -119,23 +149,43 @@ class Store:
     @contextlib.contextmanager
     def transaction(self, rollback: bool = False) -> Iterator[None]:
         """One transaction around a block: committed at the end (or rolled back when
-        ``rollback``, as a dry run wants), rolled back on an exception."""
+        ``rollback``, as a dry run wants), rolled back on an exception. A block inside
+        another joins the outer one (a phase inside a dry run is rolled back with it)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
         self.db.execute("BEGIN")
+        self._depth, self._keep = 1, not rollback
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
         self.db.execute("ROLLBACK" if rollback else "COMMIT")
 
     def lock(self) -> AbstractContextManager[None]:
         """The file lock beside the database: runs on this machine exclude each other."""
         return run_lock(self.path.parent / "run.lock")
 
+    def checkpoint(self) -> None:
+        """Make everything written so far durable, inside a transaction too (which goes
+        on); nothing to do outside one, or in one that will be rolled back."""
+        if self._depth and self._keep and self.db.in_transaction:
+            self.db.execute("COMMIT")
+            self.db.execute("BEGIN")
+
     # -- namespaced key-values (calsync.core.state.KeyValue) -----------------------------------
 
-    def namespace(self, ns: str) -> Namespace:
-        return Namespace(self, ns)
+    def namespace(self, ns: str, durable: bool = False) -> Namespace:
+        """One namespace; ``durable`` for a backend's own state, whose every change is
+        committed at once (it may be the record that a request must not be sent twice)."""
+        return Namespace(self, ns, durable)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -146,10 +196,13 @@ class Store:
         return row[0] if row else None
 
     def record_write(self, calendar: str, ref: str, digest: str, when: datetime) -> None:
+        """What was just written to an invite; committed at once, so a provider that
+        re-encodes the block is not written again after a crash."""
         self.db.execute(
             "INSERT OR REPLACE INTO writes VALUES (?, ?, ?, ?)",
             (calendar, ref, digest, when.isoformat()),
         )
+        self.checkpoint()
 
     # -- action items ---------------------------------------------------------------------
 
@@ -164,6 +217,14 @@ class Store:
     def upsert_action_item(
         self, relationship: str, key: str, owner: str | None, text: str, seen: str, done: str | None
     ) -> None:
+        """Insert the item, or update its owner, text and (once) its done date; an item
+        seen again unchanged is not written (a read takes no write lock)."""
+        row = self.db.execute(
+            "SELECT owner, text, done_at FROM action_items WHERE relationship=? AND key=?",
+            (relationship, key),
+        ).fetchone()
+        if row is not None and (row[0], row[1]) == (owner, text) and (row[2] or not done):
+            return
         self.db.execute(
             "INSERT INTO action_items VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (relationship, key) DO UPDATE SET "
@@ -193,8 +254,8 @@ class Store:
 class Namespace:
     """A :class:`calsync.core.state.KeyValue` over one namespace of the store."""
 
-    def __init__(self, store: Store, ns: str) -> None:
-        self.store, self.ns = store, ns
+    def __init__(self, store: Store, ns: str, durable: bool = False) -> None:
+        self.store, self.ns, self.durable = store, ns, durable
 
     def get(self, key: str) -> str | None:
         row = self.store.db.execute(
@@ -203,9 +264,14 @@ class Namespace:
         return row[0] if row else None
 
     def set(self, key: str, value: str | None) -> None:
+        """Store (None: delete) the value; storing the value already there writes nothing."""
+        if self.get(key) == value:
+            return
         if value is None:
             self.store.db.execute("DELETE FROM kv WHERE ns=? AND key=?", (self.ns, key))
         else:
             self.store.db.execute(
                 "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (self.ns, key, value)
             )
+        if self.durable:
+            self.store.checkpoint()

@@ -66,6 +66,8 @@ class PgStore:
     def __init__(self, url: str, scope: str, connect_timeout: int = 10) -> None:
         self.url, self.shown, self.scope = url, redact(url), scope.lower()
         self._secrets = _secrets(url)
+        self._depth = 0  # open transaction() blocks; only the outermost one talks to the server
+        self._keep = True  # the outermost block commits (False: a dry run's rollback)
         try:
             given = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.Error as exc:
@@ -110,12 +112,32 @@ class PgStore:
 
     @contextmanager
     def transaction(self, rollback: bool = False) -> Iterator[None]:
-        """One transaction around a block: committed at the end (or rolled back when
-        ``rollback``, as a dry run wants), rolled back on an exception."""
-        with self._errors("calsync state transaction"), self.db.transaction() as tx:
+        """As :meth:`calsync.app.store.Store.transaction`: committed at the end (rolled back
+        when ``rollback``), rolled back on an exception; an inner block joins the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._rows("BEGIN", ())
+        self._depth, self._keep = 1, not rollback
+        try:
             yield
-            if rollback:
-                raise psycopg.Rollback(tx)
+        except BaseException:
+            with suppress(psycopg.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        finally:
+            self._depth = 0
+        self._rows("ROLLBACK" if rollback else "COMMIT", ())
+
+    def checkpoint(self) -> None:
+        """Make what was written so far durable inside a transaction, which goes on."""
+        if self._depth and self._keep:
+            self._rows("COMMIT", ())
+            self._rows("BEGIN", ())
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -143,8 +165,9 @@ class PgStore:
 
     # -- namespaced key-values (calsync.core.state.KeyValue) ---------------------------------
 
-    def namespace(self, ns: str) -> PgNamespace:
-        return PgNamespace(self, ns)
+    def namespace(self, ns: str, durable: bool = False) -> PgNamespace:
+        """One namespace; ``durable``: every change is committed at once (as in Store)."""
+        return PgNamespace(self, ns, durable)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -158,6 +181,7 @@ class PgStore:
             "INSERT INTO calsync_writes VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, calendar, ref) "
             "DO UPDATE SET hash=excluded.hash, written_at=excluded.written_at",
             (self.scope, calendar, ref, digest, when))
+        self.checkpoint()
 
     # -- action items -------------------------------------------------------------------
 
@@ -170,6 +194,12 @@ class PgStore:
     def upsert_action_item(
         self, relationship: str, key: str, owner: str | None, text: str, seen: str, done: str | None
     ) -> None:
+        """As :meth:`calsync.app.store.Store.upsert_action_item`: unchanged items are not written."""
+        rows = self._rows(
+            "SELECT owner, text, done_at FROM calsync_action_items "
+            "WHERE scope=%s AND relationship=%s AND key=%s", (self.scope, relationship, key))
+        if rows and (rows[0][0], rows[0][1]) == (owner, text) and (rows[0][2] or not done):
+            return
         self._rows(
             "INSERT INTO calsync_action_items (scope, relationship, key, owner, text, first_seen, done_at) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (scope, relationship, key) DO UPDATE SET "
@@ -188,8 +218,8 @@ class PgStore:
 class PgNamespace:
     """A :class:`calsync.core.state.KeyValue` over one namespace of one owner's state."""
 
-    def __init__(self, store: PgStore, ns: str) -> None:
-        self.store, self.ns = store, ns
+    def __init__(self, store: PgStore, ns: str, durable: bool = False) -> None:
+        self.store, self.ns, self.durable = store, ns, durable
 
     def get(self, key: str) -> str | None:
         rows = self.store._rows("SELECT value FROM calsync_kv WHERE scope=%s AND ns=%s AND key=%s",
@@ -197,6 +227,9 @@ class PgNamespace:
         return str(rows[0][0]) if rows else None
 
     def set(self, key: str, value: str | None) -> None:
+        """Store (None: delete) the value; storing the value already there writes nothing."""
+        if self.get(key) == value:
+            return
         if value is None:
             self.store._rows("DELETE FROM calsync_kv WHERE scope=%s AND ns=%s AND key=%s",
                              (self.store.scope, self.ns, key))
@@ -204,6 +237,8 @@ class PgNamespace:
             self.store._rows(
                 "INSERT INTO calsync_kv VALUES (%s, %s, %s, %s) ON CONFLICT (scope, ns, key) "
                 "DO UPDATE SET value=excluded.value", (self.store.scope, self.ns, key, value))
+        if self.durable:
+            self.store.checkpoint()
 
 
 def _secrets(url: str) -> list[str]:
