@@ -4,7 +4,8 @@ A synthetic manager calendar (200 weekly 1on1 series over 3 years, shared with t
 benchmarks) is served by tests/fakes/google.py through the real client libraries:
 
 1. in process: the provider's fetch of the run window — first sync, steady state, after
-   one change — and a first sync of the whole 3 years;
+   one change —, a first sync of the whole 3 years, and ``freeBusy.query`` for make-up
+   slots (one counterpart; all of them, 50 per request);
 2. as cron would: `calsync status` (and `calsync run` when it works) as a subprocess with
    SQLite state, beside `python -c "import googleapiclient.discovery"` in the same run.
 
@@ -99,6 +100,20 @@ def main() -> None:
         rows.append((f"first sync, all {args.years} years", f"{reqs} ({writes} writes)",
                      f"{elapsed * 1000:.0f} ms", f"{n} occurrences"))
         state_kb = sum(len(v) for v in state.data.values()) / 1024
+        people = sorted({a["email"] for e in fake.events.values() for a in e.get("attendees") or []
+                         if a["email"] != OWNER})
+        for who in people:
+            fake.add_calendar(who)  # their own calendars are visible: busy times come back
+        for label, asked in (("free/busy of 1 counterpart (make-up slots)", people[:1]),
+                             (f"free/busy of {len(people)} counterparts", people)):
+            fake.log.clear()
+            p = GoogleProvider(cal, config.owner, MemoryState(), now)
+            t = time.perf_counter()
+            found = p.busy(asked, now, now + timedelta(days=5))
+            elapsed = time.perf_counter() - t
+            spans = sum(len(v) for v in found.values())
+            rows.append((label, f"{len(api_requests(fake))} (0 writes)",
+                         f"{elapsed * 1000:.0f} ms", f"{spans} busy spans"))
 
         # -- 2. as cron runs it ---------------------------------------------------------
         exe = str(Path(sys.executable).with_name("calsync"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from calsync.backends.base import DocRequest, Window, WriteStatus
-from calsync.backends.google.docs import LOG_HEADING
+from calsync.backends.google.docedit import LOG_HEADING
 from calsync.core.model import Body
 from calsync.core.state import MemoryState
 from calsync.errors import AuthError, ForbiddenError, ProviderError

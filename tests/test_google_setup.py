@@ -65,8 +65,10 @@ def test_setup_headless_end_to_end(fake_google: FakeGoogle, tmp_path: Path,
     assert auth["code_challenge_method"] == "S256" and auth["code_challenge"]
     assert auth["access_type"] == "offline" and auth["prompt"] == "consent"
     assert auth["redirect_uri"].startswith("http://localhost:")
+    # the two it needs, and read-only free/busy for make-up slots (optional at run time)
     assert auth["scope"].split() == ["https://www.googleapis.com/auth/calendar.events",
-                                     "https://www.googleapis.com/auth/drive.file"]
+                                     "https://www.googleapis.com/auth/drive.file",
+                                     "https://www.googleapis.com/auth/calendar.events.freebusy"]
     token_file = calsync_home / "tokens" / "google-primary.json"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     saved = json.loads(token_file.read_text())
@@ -100,8 +102,9 @@ def test_setup_read_only_creates_a_config(fake_google: FakeGoogle, tmp_path: Pat
                       f"api_url = \"{fake_google.base}\"\n")
     message = setup(config, client_file(fake_google, tmp_path), True, 0, "primary", True)
     assert "read-only" in message
-    assert fake_google.auth_requests[0]["scope"] == (
-        "https://www.googleapis.com/auth/calendar.events.readonly")
+    assert fake_google.auth_requests[0]["scope"].split() == [
+        "https://www.googleapis.com/auth/calendar.events.readonly",
+        "https://www.googleapis.com/auth/calendar.events.freebusy"]
     entry = tomllib.loads(config.read_text())["calendars"][0]
     assert entry["read_only"] is True
 

@@ -89,7 +89,7 @@ def test_skipped_1on1_gets_free_slots_clear_of_the_owners_busy_times(tmp_path: P
     assert ann["makeup"] == {
         "skipped": "2026-11-26T10:00:00+01:00", "kind": "removed", "minutes": 30,
         "slots": ["2026-11-27T10:30:00+01:00", "2026-11-30T09:00:00+01:00",
-                  "2026-12-01T09:30:00+01:00"]}
+                  "2026-12-01T09:30:00+01:00"], "checked": "owner"}
 
 
 def test_run_names_the_times_once_a_day_and_in_json(tmp_path: Path) -> None:
@@ -154,3 +154,15 @@ def test_slots_in_tokyo_never_over_busy_or_outside_hours() -> None:
     for s in found:
         assert time(9) <= s.time() and (s + timedelta(minutes=45)).time() <= time(18)
         assert not any(b < s + timedelta(minutes=45) and s < e for b, e in busy)
+
+
+def test_the_line_says_whose_calendars_were_checked() -> None:
+    from calsync.app.engine import Makeup
+    from calsync.app.report import makeup_text
+
+    tz = ZoneInfo("Europe/Berlin")
+    skipped, slot = datetime(2026, 11, 26, 10, tzinfo=tz), datetime(2026, 11, 27, 10, 30, tzinfo=tz)
+    mine = makeup_text("Ann", Makeup(skipped, "declined", 30, (slot,)), skipped)
+    both = makeup_text("Ann", Makeup(skipped, "declined", 30, (slot,), both=True), skipped)
+    assert mine.endswith("free in your calendar (30 min): Fri 2026-11-27 10:30")
+    assert both.endswith("free for you both (30 min): Fri 2026-11-27 10:30")

@@ -53,6 +53,8 @@ def token_file_checks(name: str, path: Path | None, setup: str) -> Iterator[Chec
 
 
 def skew_check(label: str, server_date: str | None, clock: Clock) -> Check:
+    """This machine's clock against the server's ``Date`` header; more than two minutes off fails.
+    An absent or unreadable header passes, as nothing can be measured."""
     name = f"clock vs {label}"
     if not server_date:
         return Check(name, True, "the server sent no Date header; not measurable")
@@ -71,6 +73,7 @@ def skew_check(label: str, server_date: str | None, clock: Clock) -> Check:
 
 def missing_scopes(needed: tuple[str, ...] | list[str], granted: set[str],
                    covers: dict[str, set[str]]) -> list[str]:
+    """The needed scopes neither granted nor covered by a broader granted one."""
     return [s for s in needed if s not in granted and not covers.get(s, set()) & granted]
 
 
@@ -92,7 +95,9 @@ def testing_note(login_at: datetime | None, now: datetime) -> str:
 
 
 def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
-    from calsync.backends.google.calendar import READ_ONLY_SCOPES, SCOPES
+    """A Google login: its file, a real refresh, the granted scopes, the calendar and the clock.
+    Stops at the first failure the later checks depend on."""
+    from calsync.backends.google.auth import READ_ONLY_SCOPES, SCOPES
 
     name = f"login {cal.name}"
     files = list(token_file_checks(name, cal.token_file, SETUP_GOOGLE))
@@ -105,14 +110,15 @@ def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
     import httplib2
     from google.auth.exceptions import RefreshError, TransportError
 
-    from calsync.backends.google.calendar import Session
-    from calsync.backends.retry import RetryPolicy
+    from calsync.backends.google.auth import TokenFileLogin
+    from calsync.backends.google.client import quiet_client_loggers
 
     logging.getLogger("google.oauth2").setLevel(logging.ERROR)
+    quiet_client_loggers()
     assert cal.token_file is not None
-    session = Session(cal.token_file, cal.api_url, RetryPolicy(tries=1), cal.name)
+    login = TokenFileLogin(cal.token_file, cal.name)
     try:
-        creds = session.credentials()
+        creds = login.credentials()
         creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=15)))
     except AuthError as exc:
         yield Check(name, False, str(exc), SETUP_GOOGLE, AuthError.exit_code)
@@ -125,7 +131,7 @@ def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
         yield Check(name, False, f"Google's token endpoint is unreachable ({type(exc).__name__})",
                     "check the network, proxy and the token_uri in the login file")
         return
-    session.save()
+    login.save()
     info = json.loads(cal.token_file.read_text(encoding="utf-8"))
     login_at = _parse_time(info.get("calsync_login_at"))
     yield Check(f"{name} refresh", True, testing_note(login_at, clock()))
@@ -179,6 +185,8 @@ def _testing_hint() -> str:
 
 
 def microsoft_checks(cal: MicrosoftCalendar, clock: Clock) -> Iterator[Check]:
+    """A Microsoft login: its file, a forced refresh, the granted scopes, the calendar and the clock.
+    Stops at the first failure the later checks depend on."""
     from calsync.backends.microsoft.auth import TokenSource, scopes_for
     from calsync.backends.microsoft.graph import Graph
     from calsync.backends.retry import RetryPolicy

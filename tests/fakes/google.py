@@ -5,9 +5,10 @@ Calendar v3 (events list with paging, ``singleEvents``, ``showDeleted``, sync to
 instances / patch with ETags and 412, extended properties, attachments,
 ``forbiddenForNonOrganizer``), Drive v3 (files create / list by appProperties / export,
 permissions create / list), Docs v1 (documents get / batchUpdate with insertText,
-updateParagraphStyle and writeControl), and the OAuth endpoints (``/auth`` redirecting
-back with a code and recording PKCE, ``/token`` for the authorization_code and
-refresh_token grants, ``invalid_grant`` for revoked or unknown tokens).
+updateParagraphStyle and writeControl), ``freeBusy.query`` (tests/fakes/google_freebusy.py),
+and the OAuth endpoints (``/auth`` redirecting back with a code and recording PKCE,
+``/token`` for the authorization_code and refresh_token grants, ``invalid_grant`` for
+revoked or unknown tokens).
 
 It follows the documented behaviour (see ../shared/reference/google.md) and is driven
 through the real google-api-python-client, google-auth and google-auth-oauthlib. Payloads
@@ -33,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes import google_freebusy as freebusy
 from tests.fakes import serve, shut
 
 # -- schema oracle ------------------------------------------------------------------------
@@ -99,10 +101,14 @@ DOCS_SCOPES = DRIVE_SCOPES | {"https://www.googleapis.com/auth/documents"}
 # What a listing carries for a cancelled instance of a recurring event.
 CANCELLED_INSTANCE_FIELDS = ("kind", "etag", "id", "status", "recurringEventId",
                              "originalStartTime")
+# What `calsync setup google` asks for: the two it needs and read-only free/busy.
 ALL_SCOPES = [
     "https://www.googleapis.com/auth/calendar.events",
     "https://www.googleapis.com/auth/drive.file",
+    "https://www.googleapis.com/auth/calendar.events.freebusy",
 ]
+# What setup asked for before make-up slots read other people's free/busy.
+OLD_SCOPES = ALL_SCOPES[:2]
 
 
 def gid(text: str) -> str:
@@ -580,6 +586,8 @@ class FakeGoogle:
             res["description"] = str(comp["DESCRIPTION"])
         if comp.get("LOCATION"):
             res["location"] = str(comp["LOCATION"])
+        if str(comp.get("TRANSP") or "").upper() == "TRANSPARENT":
+            res["transparency"] = "transparent"  # "show as available"
         org = comp.get("ORGANIZER")
         org_email = str(org).split(":", 1)[-1].lower() if org else cals[0]
         res["organizer"] = {"email": org_email}
@@ -819,6 +827,13 @@ class _Handler(BaseHTTPRequestHandler):
         if p.startswith("/drive/v3/"):
             self._need(grant, DRIVE_SCOPES)
             return self._drive(req, grant)
+        if p == "/calendar/v3/freeBusy" and req.method == "POST":
+            self._need(grant, freebusy.FREEBUSY_SCOPES)
+            try:
+                with self.fake.lock:
+                    return self._send(200, freebusy.query(self.fake, req.body, grant.user))
+            except freebusy.Invalid as exc:
+                raise ApiError(400, *exc.args) from None
         m = re.fullmatch(r"/v1/documents/([^/:]+)(:batchUpdate)?", p)
         if m:
             self._need(grant, DOCS_SCOPES)

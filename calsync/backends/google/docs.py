@@ -20,28 +20,38 @@ is tried, and a doc whose template write failed gets it on a later run. A share 
 answer was lost is looked up (``permissions.list``) before it is sent again.
 
 Every failure leaves as a :class:`~calsync.errors.CalsyncError`, mapped like the
-calendar's own (:func:`calsync.backends.google.calendar.http_error`).
+calendar's own (:func:`calsync.backends.google.client.http_error`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.backends.base import DocRef, DocRequest, mark_polled, polled_recently
+from calsync.backends.google.client import (
+    RATE_LIMIT_REASONS,
+    error_message,
+    error_reason,
+    http_error,
+)
+from calsync.backends.google.docedit import (
+    doc_url,
+    paragraphs_of,
+    section_requests,
+    template_requests,
+)
 from calsync.core.actions import checklist_lines
 from calsync.errors import AuthError, CalsyncError, ForbiddenError, ProviderError
 
 if TYPE_CHECKING:
-    from calsync.backends.google.calendar import Session
+    from calsync.backends.google.client import Session
     from calsync.backends.google.config import GoogleCalendar
     from calsync.core.state import KeyValue
 
 DOC_MIME = "application/vnd.google-apps.document"
-LOG_HEADING = "Meeting log (newest first)"
 APP_KEY = "calsync-key"  # appProperties key carrying the relationship key
 _K_CHANGES = "gdrive.changes"  # Drive change-feed page token
 _K_POLLED = "gdrive.polled"  # when the change feed was last read (ISO)
@@ -53,29 +63,16 @@ _K_SECTIONS = "gdoc-sections:"  # + file id: markers of the sections calsync add
 
 @dataclass(frozen=True)
 class KnownDoc:
+    """A doc ensured in this run, with the title its invite attachment shows."""
+
     id: str
     url: str
     title: str
 
 
-def utf16_len(text: str) -> int:
-    """Docs API indexes count UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _md_lines(template: str) -> list[tuple[str, str]]:
-    """Markdown-ish template lines as (text, named style): ``#`` headings become Doc headings."""
-    out = []
-    for line in template.rstrip("\n").split("\n"):
-        m = re.match(r"^(#{1,6})\s+(.*)$", line)
-        if m:
-            out.append((m.group(2), f"HEADING_{min(len(m.group(1)), 6)}"))
-        else:
-            out.append((line, "NORMAL_TEXT"))
-    return out
-
-
 class GoogleDocBackend:
+    """The pairs' shared docs as Google Docs in the owner's Drive (see the module docstring)."""
+
     def __init__(
         self, session: Session, state: KeyValue, cal: GoogleCalendar, now: datetime
     ) -> None:
@@ -106,8 +103,6 @@ class GoogleDocBackend:
 
     def _error(self, exc: Any, what: str) -> CalsyncError:
         """An ``HttpError`` from Drive or Docs, mapped as the calendar's own errors are."""
-        from calsync.backends.google.calendar import http_error
-
         uri = str(getattr(exc, "uri", ""))
         api = "Google Docs API" if "docs." in uri or "/v1/documents" in uri else "Google Drive API"
         return http_error(exc, f"{self.cal.name}: shared doc", what, api)
@@ -123,6 +118,8 @@ class GoogleDocBackend:
 
     # -- DocBackend ---------------------------------------------------------------------
     def ensure(self, request: DocRequest) -> DocRef:
+        """The remembered doc, finishing a template or share a crash left undone; else found by
+        tag or created."""
         key = f"gdoc:{request.key}"
         raw = self.state.get(key)
         if raw:
@@ -161,7 +158,7 @@ class GoogleDocBackend:
             return None
         f = files[0]
         # an earlier run may have failed before the template or the share: both are checked
-        return {"id": f["id"], "url": f.get("webViewLink") or _doc_url(f["id"]),
+        return {"id": f["id"], "url": f.get("webViewLink") or doc_url(f["id"]),
                 "title": f.get("name", ""), "shared": False, "template": False,
                 "share_tried": True}
 
@@ -178,7 +175,7 @@ class GoogleDocBackend:
             retry=False,
         )
         doc_id = created["id"]
-        return {"id": doc_id, "url": created.get("webViewLink") or _doc_url(doc_id),
+        return {"id": doc_id, "url": created.get("webViewLink") or doc_url(doc_id),
                 "title": request.title, "shared": False, "template": False}
 
     def _write_template(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
@@ -189,9 +186,9 @@ class GoogleDocBackend:
 
         for attempt in range(2):
             document = self._run(self._documents().get(documentId=rec["id"]), "reading the doc")
-            if any(text.strip() for _, _, text in _paragraphs(document)):
+            if any(text.strip() for _, _, text in paragraphs_of(document)):
                 break  # written already (an answer lost), or people wrote in it: leave it
-            body: dict[str, Any] = {"requests": _template_requests(request.template)}
+            body: dict[str, Any] = {"requests": template_requests(request.template)}
             if document.get("revisionId"):
                 body["writeControl"] = {"requiredRevisionId": document["revisionId"]}
             req = self._documents().batchUpdate(documentId=rec["id"], body=body)
@@ -213,8 +210,6 @@ class GoogleDocBackend:
 
     def _share(self, rec: dict[str, Any], request: DocRequest, key: str) -> None:
         from googleapiclient.errors import HttpError
-
-        from calsync.backends.google.calendar import RATE_LIMIT_REASONS, error_message, error_reason
 
         today = self.now.date()  # the run's clock: --now holds here too
         if rec.get("share_failed") and rec["share_failed"] > (
@@ -324,6 +319,7 @@ class GoogleDocBackend:
         return None
 
     def read_text(self, doc: DocRef) -> str:
+        """The doc exported as Markdown; the cached checklist lines when Drive's changes show it unchanged."""
         changed = self._changed()
         cached = self.state.get(_K_TEXT + doc.id)
         if cached is not None and not cached.startswith(_KEPT):
@@ -339,6 +335,8 @@ class GoogleDocBackend:
         return text
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        """The section inserted below the log heading, pinned to the revision read; retried
+        once on an edit."""
         from googleapiclient.errors import HttpError
 
         # A section calsync added once is not added again, even if someone removed it, and
@@ -350,33 +348,11 @@ class GoogleDocBackend:
             document = self._run(
                 self._documents().get(documentId=doc.id), "reading the doc"
             )
-            paragraphs = list(_paragraphs(document))
+            paragraphs = list(paragraphs_of(document))
             if any(marker in p_text for _, _, p_text in paragraphs):
                 self._done(doc, done, marker)
                 return False
-            # below the log heading; at the very top if someone removed it
-            index = 1
-            for _start, end, p_text in paragraphs:
-                if p_text.strip() == LOG_HEADING:
-                    index = end
-                    break
-            body_end = max((end for _, end, _ in paragraphs), default=1)
-            section = text.rstrip("\n") + "\n"
-            if marker not in section:
-                section = marker + "\n" + section
-            first = section.split("\n", 1)[0]
-            if index >= body_end:  # the heading is the last paragraph: go before its newline
-                index = body_end - 1
-                section = "\n" + section.rstrip("\n")
-                first_start = index + 1
-            else:
-                first_start = index
-            n = utf16_len(section)
-            requests = [
-                {"insertText": {"location": {"index": index}, "text": section}},
-                _style(index, index + n, "NORMAL_TEXT"),
-                _style(first_start, first_start + utf16_len(first) + 1, "HEADING_3"),
-            ]
+            requests = section_requests(paragraphs, marker, text)
             body: dict[str, Any] = {"requests": requests}
             if document.get("revisionId"):
                 body["writeControl"] = {"requiredRevisionId": document["revisionId"]}
@@ -397,47 +373,5 @@ class GoogleDocBackend:
             "will try again next run"
         )
 
-
     def _done(self, doc: DocRef, done: list[str], marker: str) -> None:
         self.state.set(_K_SECTIONS + doc.id, json.dumps((done + [marker])[-100:]))
-
-
-def _template_requests(template: str) -> list[dict[str, Any]]:
-    """The Docs requests that write the template and the log heading into an empty doc."""
-    lines = _md_lines(template) + [("", "NORMAL_TEXT"), (LOG_HEADING, "HEADING_2")]
-    text = "".join(line + "\n" for line, _ in lines)
-    requests: list[dict[str, Any]] = [{"insertText": {"location": {"index": 1}, "text": text}}]
-    index = 1
-    for line, style in lines:
-        n = utf16_len(line) + 1
-        if style != "NORMAL_TEXT":
-            requests.append(_style(index, index + n, style))
-        index += n
-    return requests
-
-
-def _style(start: int, end: int, style: str) -> dict[str, Any]:
-    return {
-        "updateParagraphStyle": {
-            "range": {"startIndex": start, "endIndex": end},
-            "paragraphStyle": {"namedStyleType": style},
-            "fields": "namedStyleType",
-        }
-    }
-
-
-def _paragraphs(document: dict[str, Any]) -> list[tuple[int, int, str]]:
-    out = []
-    for el in (document.get("body") or {}).get("content") or []:
-        para = el.get("paragraph")
-        if not para:
-            continue
-        text = "".join(
-            (e.get("textRun") or {}).get("content", "") for e in para.get("elements") or []
-        )
-        out.append((int(el.get("startIndex", 0)), int(el["endIndex"]), text))
-    return out
-
-
-def _doc_url(doc_id: str) -> str:
-    return f"https://docs.google.com/document/d/{doc_id}/edit"

@@ -70,13 +70,15 @@ def _verify(token_file: Path, existing: dict[str, Any], calendar_id: str) -> str
 
     Returns the owner's address when it is the primary calendar (its summary is the address).
     """
-    from calsync.backends.google.calendar import Session
+    from calsync.backends.google.auth import TokenFileLogin
+    from calsync.backends.google.client import Session
     from calsync.backends.retry import RetryPolicy
     from calsync.errors import ProviderError
 
     api_url = existing.get("api_url")
-    session = Session(token_file, api_url if isinstance(api_url, str) else None,
-                      RetryPolicy(tries=3), f"google {calendar_id}")
+    label = f"google {calendar_id}"
+    session = Session(TokenFileLogin(token_file, label),
+                      api_url if isinstance(api_url, str) else None, RetryPolicy(tries=3), label)
     from googleapiclient.errors import HttpError
 
     req = session.service("calendar", "v3").events().list(calendarId=calendar_id, maxResults=1)
@@ -100,7 +102,9 @@ def setup(
     calendar_id: str,
     read_only: bool,
 ) -> str:
-    from calsync.backends.google.calendar import READ_ONLY_SCOPES, SCOPES
+    """``calsync setup google``: log in in the browser, save the login (0600), check the calendar
+    answers, and add or update its entry in the config. Returns the line to print."""
+    from calsync.backends.google.auth import setup_scopes
     from calsync.backends.google.config import default_token_file
     from calsync.paths import write_private
 
@@ -120,7 +124,7 @@ def setup(
 
     from google_auth_oauthlib.flow import InstalledAppFlow
 
-    scopes = list(READ_ONLY_SCOPES if read_only else SCOPES)
+    scopes = setup_scopes(read_only)
     flow = InstalledAppFlow.from_client_secrets_file(str(secrets), scopes=scopes)
     what = " (read-only)" if read_only else " and write agendas into your 1on1 invites"
     try:
