@@ -189,6 +189,21 @@ def _candidates(text: str, index: dict[str, list[tuple[int, int]]], uid: str) ->
     return [(b, e) for b, e in _vevent_spans(text) if uid in _unfold(text[b:e])]
 
 
+def edit_text(
+    text: str, uid: str, rid: datetime | None, occ: Occurrence, splice: Splice
+) -> tuple[str, Body, Body] | WriteResult:
+    """The edit on a text already read: ``(new text, before, after)``, or why not.
+
+    For calendars whose text does not live in a file (a CalDAV resource): the caller
+    stores the new text under its own precondition.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    outcome = _edit(text, _index(text), uid, rid, occ, splice, newline)
+    if isinstance(outcome, WriteResult):
+        return outcome
+    return _apply(text, [outcome]), outcome.before, outcome.after
+
+
 def _edit(
     text: str, index: dict[str, list[tuple[int, int]]], uid: str, rid: datetime | None,
     occ: Occurrence, splice: Splice, newline: str,

@@ -81,7 +81,7 @@ def _people(comp: Any, memo: Memo | None) -> _People:
     if organizer and organizer_name and not any(a.email == organizer for a in attendees):
         attendees += (Attendee(organizer, organizer_name, response=Response.ACCEPTED),)
     description = _text(props[2])
-    people = (organizer, attendees, Body(description, html=_looks_html(description)))
+    people = (organizer, attendees, Body(description, html=looks_html(description)))
     if memo is not None:
         memo[key] = (*props, people)  # holds the objects: their ids stay theirs
     return people
@@ -178,7 +178,7 @@ def _address(prop: Any) -> tuple[str | None, str | None]:
     return (raw.lower() or None), (str(name).strip('"') if name else None)
 
 
-def _looks_html(text: str) -> bool:
+def looks_html(text: str) -> bool:
     lowered = text[:4096].lower()
     return any(tag in lowered for tag in ("<br", "<p>", "<p ", "<div", "<html", "<a href", "<b>"))
 
