@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import icalendar
 import recurring_ical_events
 
-from calsync.backends.base import DocRef, Splice, Window, WriteResult
+from calsync.backends.base import BookRequest, BookResult, DocRef, Splice, Window, WriteResult
 from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import (
     Attendee,
@@ -166,6 +166,11 @@ class IcsProvider:
         from calsync.ical.edit import write_occurrence
 
         return write_occurrence(self, occurrence, splice)
+
+    def book(self, request: BookRequest) -> BookResult:
+        from calsync.backends.local.book import book_ics
+
+        return book_ics(self, request)
 
     def close(self) -> None:
         pass

@@ -1,0 +1,95 @@
+"""Book a make-up 1on1 into a local .ics file: one new VEVENT, nothing else touched.
+
+The same write discipline as :mod:`calsync.ical.edit` (its flock, re-check and atomic
+replace): the VEVENT goes in as text just before the file's last ``END:VCALENDAR``, so
+every other byte stays. Its UID is derived from ``BookRequest.event_id``; when the file
+already holds that UID, nothing is written (``ALREADY``). A folder calendar gets a new
+file of its own, created exclusively.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import icalendar
+
+from calsync.backends.base import BookRequest, BookResult, BookStatus
+from calsync.errors import CalendarFileError
+from calsync.ical.edit import _locked, _read, _replace, _sweep_temps, _unfold
+
+if TYPE_CHECKING:
+    from calsync.backends.local.calendar import IcsProvider
+
+
+def uid_of(request: BookRequest) -> str:
+    return f"{request.event_id}@calsync"
+
+
+def vevent(request: BookRequest, newline: str) -> str:
+    """The event as iCalendar text, folded and escaped by icalendar, in the file's newline."""
+    ev = icalendar.Event()
+    ev.add("UID", uid_of(request))
+    ev.add("DTSTAMP", datetime.now(UTC))
+    ev.add("DTSTART", request.start)  # in the owner's zone (TZID), as the agenda names it
+    ev.add("DTEND", request.end)
+    ev.add("SUMMARY", request.title)
+    ev.add("DESCRIPTION", request.description)
+    organizer = icalendar.vCalAddress(f"mailto:{request.organizer}")
+    ev.add("ORGANIZER", organizer)
+    attendee = icalendar.vCalAddress(f"mailto:{request.counterpart}")
+    if request.counterpart_name:
+        attendee.params["CN"] = request.counterpart_name
+    attendee.params["PARTSTAT"] = "NEEDS-ACTION"
+    ev.add("ATTENDEE", attendee)
+    text: str = ev.to_ical().decode("utf-8")
+    return text.replace("\r\n", newline)
+
+
+def book_ics(provider: IcsProvider, request: BookRequest) -> BookResult:
+    if provider.read_only:
+        return BookResult(BookStatus.FORBIDDEN, detail="calendar is read_only")
+    uid = uid_of(request)
+    if provider.path.is_dir():
+        return _new_file(provider.path / f"calsync-{request.event_id}.ics", request, uid)
+    path = provider.path.resolve()
+    with _locked(path, provider.lock_wait) as locked:
+        if not locked:
+            raise CalendarFileError(f"{path} is locked by another writer; booking on the next run")
+        _sweep_temps(path)
+        for _ in range(2):
+            seen = _read(path)
+            try:
+                text = seen.data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                return BookResult(BookStatus.FORBIDDEN, detail=f"{path} is not UTF-8")
+            if f"UID:{uid}" in _unfold(text):
+                return BookResult(BookStatus.ALREADY, ref=uid)
+            at = text.rfind("END:VCALENDAR")
+            if at < 0:
+                return BookResult(BookStatus.FORBIDDEN, detail=f"{path} has no END:VCALENDAR")
+            newline = "\r\n" if "\r\n" in text else "\n"
+            head = text[:at] if not text[:at] or text[:at].endswith("\n") else text[:at] + newline
+            new = head + vevent(request, newline) + text[at:]
+            data = ("\ufeff" if seen.data.startswith(b"\xef\xbb\xbf") else "") + new
+            if _replace(path, data.encode("utf-8"), seen, provider.before_replace):
+                return BookResult(BookStatus.BOOKED, ref=uid)
+    raise CalendarFileError(f"{path} kept changing while calsync booked; booking on the next run")
+
+
+def _new_file(path: Path, request: BookRequest, uid: str) -> BookResult:
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync//make-up//EN\r\n"
+            + vevent(request, "\r\n") + "END:VCALENDAR\r\n")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return BookResult(BookStatus.ALREADY, ref=uid)
+    except OSError as exc:
+        raise CalendarFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(text.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return BookResult(BookStatus.BOOKED, ref=uid)
