@@ -26,7 +26,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.backends.base import DocRef, Interval, Splice, Window, WriteResult, WriteStatus
+from calsync.backends.base import (
+    BookRequest,
+    BookResult,
+    DocRef,
+    Interval,
+    Splice,
+    Window,
+    WriteResult,
+    WriteStatus,
+)
 from calsync.backends.google import freebusy
 from calsync.backends.google.auth import FREEBUSY_SCOPES, Login, TokenFileLogin
 from calsync.backends.google.cache import EventCache
@@ -285,6 +294,12 @@ class GoogleProvider:
                 WriteStatus.WRITTEN, before=before, after=Body(new_text, looks_like_html(new_text))
             )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def book(self, request: BookRequest) -> BookResult:
+        """A one-off make-up 1on1 (:mod:`calsync.backends.google.book`)."""
+        from calsync.backends.google.book import book_google
+
+        return book_google(self, request)
 
     def _attachments(self, event: dict[str, Any], doc: DocRef | None) -> list[dict[str, Any]] | None:
         """The event's attachments plus the pair's doc the app named, or None to leave them."""
