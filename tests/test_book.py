@@ -199,3 +199,39 @@ def test_memory_calendar_books_once_and_read_only_refuses() -> None:
     assert [a.email for a in occ.attendees] == ["ann@example.com"]
     assert occ.owner_organizes(("me@example.com",))
     assert MemoryCalendar(read_only=True).book(req).status is BookStatus.FORBIDDEN
+
+
+class _NoBooking:
+    """A calendar that reads and writes descriptions but has no create verb."""
+
+    kind = "feed"
+
+    def __init__(self) -> None:
+        self.name = "feed"
+        self._cal = MemoryCalendar("feed")
+        self.fetch = self._cal.fetch
+        self.write_description = self._cal.write_description
+        self.close = self._cal.close
+
+
+def test_a_calendar_that_cannot_book_is_one_config_error(tmp_path: Path) -> None:
+    from calsync.app.engine import CalendarSurvey
+    from calsync.app.run import RunReport, _booker, _Ctx
+    from calsync.app.shown import ShownToday
+    from calsync.app.store import Store
+    from calsync.core.model import FetchResult
+    from calsync.errors import ConfigError
+
+    cfg = load(_config(tmp_path))
+    now = datetime.fromisoformat(NOW)
+    store = Store(tmp_path / "state.db")
+    ctx = _Ctx(cfg, now, store, False, shown=ShownToday(store, now.date(), False))
+    report = RunReport(generated_at=now, dry_run=False)
+    item = CalendarSurvey(cfg.calendars[0], _NoBooking(), FetchResult(), [], [])  # type: ignore[arg-type]
+    assert _booker(ctx, item, report) is None
+    (failure,) = report.failures
+    assert isinstance(failure.error, ConfigError) and failure.error.exit_code != 0
+    assert "[rescue] book = true" in str(failure) and "cannot book" in str(failure)
+    off = dataclasses.replace(ctx, config=dataclasses.replace(
+        cfg, rescue=dataclasses.replace(cfg.rescue, book=False)))
+    assert _booker(off, item, RunReport(generated_at=now, dry_run=False)) is None
