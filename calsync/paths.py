@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def data_dir() -> Path:
+    """calsync's data folder: ``$CALSYNC_HOME``, else the platform's user data folder."""
     home = os.environ.get("CALSYNC_HOME")
     if home:
         return Path(home).expanduser()

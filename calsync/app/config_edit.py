@@ -29,6 +29,7 @@ def _value(v: object) -> str:
 
 
 def render_entry(entry: dict[str, object]) -> str:
+    """One ``[[calendars]]`` block in TOML; keys whose value is None are left out."""
     lines = ["[[calendars]]"]
     lines += [f"{k} = {_value(v)}" for k, v in entry.items() if v is not None]
     return "\n".join(lines) + "\n"

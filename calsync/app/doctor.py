@@ -35,15 +35,19 @@ def exit_code(checks: list[Check]) -> int:
 
 
 def as_text(checks: list[Check]) -> str:
+    """The checks as ``calsync doctor`` prints them, one line each."""
     return "\n".join(c.line() for c in checks)
 
 
 def as_json(checks: list[Check]) -> str:
+    """The checks for ``--json``: overall ``ok`` and each check without its exit code."""
     rows = [{k: v for k, v in asdict(c).items() if k != "code"} for c in checks]
     return json.dumps({"ok": all(c.ok for c in checks), "checks": rows}, ensure_ascii=False, indent=2)
 
 
 def diagnose(config_path: Path, clock: Clock = utcnow) -> list[Check]:
+    """Every check in order: config, each calendar, state database, run lock, timer.
+    A config that does not load skips the calendar checks but not the local ones."""
     from calsync.config import load
     from calsync.paths import data_dir
 
@@ -69,6 +73,7 @@ def diagnose(config_path: Path, clock: Clock = utcnow) -> list[Check]:
 
 
 def calendar_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
+    """The checks of one calendar, by its provider."""
     if cal.provider == "ics":
         yield ics_check(cal)
     elif cal.provider == "google":
@@ -78,6 +83,7 @@ def calendar_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
 
 
 def ics_check(cal: IcsCalendar) -> Check:
+    """The .ics path holds calendar files (by the reader's own rule) and is readable."""
     from calsync.backends.local.calendar import ics_files  # the rule the reader itself applies
 
     name = f"calendar {cal.name}"
@@ -100,6 +106,7 @@ def ics_check(cal: IcsCalendar) -> Check:
 
 
 def state_check(path: Path) -> Check:
+    """The state database can be created or opened for writing, and is calsync's."""
     name = "state database"
     if not path.exists():
         parent = next((p for p in path.parents if p.exists()), Path("/"))
@@ -125,6 +132,7 @@ def state_check(path: Path) -> Check:
 
 
 def lock_check(path: Path, clock: Clock) -> Check:
+    """Whether a run holds the lock now, and whether it has held it so long it has probably hung."""
     import fcntl
 
     name = "run lock"
@@ -153,6 +161,7 @@ def lock_check(path: Path, clock: Clock) -> Check:
 
 
 def timer_check() -> Check:
+    """Whether a systemd timer or crontab line runs calsync."""
     from calsync.app import schedule
 
     try:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 
 @dataclass(frozen=True)
 class Check:
+    """One named check: passed or not, what was found, and the fix when it failed."""
+
     name: str
     ok: bool
     detail: str
@@ -16,6 +18,7 @@ class Check:
     code: int = 4  # the exit code when this check fails
 
     def line(self) -> str:
+        """The check as one printed line, with the fix only when it failed."""
         mark = "✓" if self.ok else "✗"
         fix = f" — fix: {self.fix}" if self.fix and not self.ok else ""
         return f"{mark} {self.name}: {self.detail}{fix}"
@@ -25,4 +28,5 @@ Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
+    """The real clock; tests pass their own."""
     return datetime.now(UTC)

@@ -53,6 +53,8 @@ def token_file_checks(name: str, path: Path | None, setup: str) -> Iterator[Chec
 
 
 def skew_check(label: str, server_date: str | None, clock: Clock) -> Check:
+    """This machine's clock against the server's ``Date`` header; more than two minutes off fails.
+    An absent or unreadable header passes, as nothing can be measured."""
     name = f"clock vs {label}"
     if not server_date:
         return Check(name, True, "the server sent no Date header; not measurable")
@@ -71,6 +73,7 @@ def skew_check(label: str, server_date: str | None, clock: Clock) -> Check:
 
 def missing_scopes(needed: tuple[str, ...] | list[str], granted: set[str],
                    covers: dict[str, set[str]]) -> list[str]:
+    """The needed scopes neither granted nor covered by a broader granted one."""
     return [s for s in needed if s not in granted and not covers.get(s, set()) & granted]
 
 
@@ -92,6 +95,8 @@ def testing_note(login_at: datetime | None, now: datetime) -> str:
 
 
 def google_checks(cal: GoogleCalendar, clock: Clock) -> Iterator[Check]:
+    """A Google login: its file, a real refresh, the granted scopes, the calendar and the clock.
+    Stops at the first failure the later checks depend on."""
     from calsync.backends.google.auth import READ_ONLY_SCOPES, SCOPES
 
     name = f"login {cal.name}"
@@ -180,6 +185,8 @@ def _testing_hint() -> str:
 
 
 def microsoft_checks(cal: MicrosoftCalendar, clock: Clock) -> Iterator[Check]:
+    """A Microsoft login: its file, a forced refresh, the granted scopes, the calendar and the clock.
+    Stops at the first failure the later checks depend on."""
     from calsync.backends.microsoft.auth import TokenSource, scopes_for
     from calsync.backends.microsoft.graph import Graph
     from calsync.backends.retry import RetryPolicy

@@ -37,6 +37,8 @@ class Makeup:
 
 @dataclass
 class RelationshipStatus:
+    """One relationship with its cadence, the policy it was judged by, pulse and make-up slots."""
+
     relationship: Relationship
     cadence: Cadence
     policy: Policy = field(default_factory=Policy)  # the thresholds the cadence was judged by
@@ -76,6 +78,8 @@ class RelationshipStatus:
 
 @dataclass
 class CalendarSurvey:
+    """One calendar as read and analysed, with its open provider so ``run`` can write to it."""
+
     calendar: CalendarConfig
     provider: Provider
     fetched: FetchResult
@@ -98,6 +102,8 @@ class CalendarSummary:
 
 @dataclass
 class Failure:
+    """A calendar (or one relationship's step) that failed, and why."""
+
     calendar: str
     error: CalsyncError
     pair: str | None = None  # the relationship whose step failed, when only it did
@@ -111,22 +117,32 @@ class Failure:
 
 @dataclass
 class Report:
+    """What ``calsync status`` shows: each calendar's summary and the failures."""
+
     generated_at: datetime
     surveys: list[CalendarSummary] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
 
     @property
     def statuses(self) -> list[RelationshipStatus]:
+        """Every relationship of every calendar."""
         return [s for survey in self.surveys for s in survey.statuses]
 
     @property
     def problems(self) -> list[str]:
+        """Every calendar's read warnings."""
         return [w for survey in self.surveys for w in survey.warnings]
 
     def exit_code(self) -> int:
-        if any(isinstance(f.error, AuthError) for f in self.failures):
-            return AuthError.exit_code
-        return max((f.error.exit_code for f in self.failures), default=0)
+        """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
+        return exit_code(self.failures)
+
+
+def exit_code(failures: list[Failure]) -> int:
+    """A login failure (3) first (every pair would fail alike), else the highest exit code."""
+    if any(isinstance(f.error, AuthError) for f in failures):
+        return AuthError.exit_code
+    return max((f.error.exit_code for f in failures), default=0)
 
 
 def pulse_key(calendar: str, rel: Relationship) -> str:
@@ -206,6 +222,7 @@ def survey(config: Config, now: datetime, store: StateStore) -> Iterator[Calenda
 
 
 def status(config: Config, now: datetime, store: StateStore) -> Report:
+    """The survey of every calendar, kept as summaries; each provider is closed once read."""
     report = Report(generated_at=now)
     for item in survey(config, now, store):
         if isinstance(item, Failure):

@@ -53,16 +53,20 @@ class Axis:
     end: datetime
 
     def pct(self, at: datetime) -> float:
+        """Where ``at`` falls on the axis, clamped to 0–100."""
         span = (self.end - self.start).total_seconds()
         share = (at - self.start).total_seconds() / span if span > 0 else 0.0
         return round(min(max(share, 0.0), 1.0) * 100, 2)
 
     def holds(self, at: datetime) -> bool:
+        """Whether ``at`` lies within the axis."""
         return self.start <= at <= self.end
 
 
 @dataclass(frozen=True)
 class Tick:
+    """A labelled tick on the time axis (a month's start)."""
+
     at: datetime
     text: str
 
@@ -147,6 +151,8 @@ def timeline(
 
 @dataclass(frozen=True)
 class Bar:
+    """One bar of a chart: the held meeting's time and its value (days or minutes)."""
+
     at: datetime
     value: float
 

@@ -115,11 +115,13 @@ class _Row:
 
     @property
     def who(self) -> str:
+        """The counterpart's name, or their address when the calendar gives no name."""
         rel = self.item.relationship
         return rel.name or rel.counterpart
 
     @property
     def held(self) -> list[Mark]:
+        """The marks of the meetings that took place."""
         return [m for m in self.marks if m.kind is MarkKind.HELD]
 
 

@@ -10,6 +10,8 @@ from calsync.core.model import Label, MarkKind
 
 @dataclass(frozen=True)
 class Words:
+    """The page's words in one language; fields with ``{placeholders}`` are format templates."""
+
     lang: str
     title: str
     generated: str  # {when}
@@ -64,9 +66,11 @@ class Words:
     zone: tzinfo | None = None  # dates read in the owner's zone
 
     def local(self, at: datetime) -> datetime:
+        """``at`` in the owner's zone, when one is set."""
         return at.astimezone(self.zone) if self.zone is not None else at
 
     def day(self, at: datetime) -> str:
+        """A date written the language's way, in the owner's zone."""
         d = self.local(at).date()
         if self.lang == "ja":
             return f"{d.year}年{d.month}月{d.day}日"

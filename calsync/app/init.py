@@ -21,6 +21,8 @@ from calsync.errors import ConfigError
 
 @dataclass(frozen=True)
 class Answers:
+    """What ``calsync init`` needs to write a config, from flags or prompts."""
+
     owners: tuple[str, ...]
     timezone: str | None
     language: str
@@ -53,6 +55,7 @@ def local_timezone() -> str | None:
 
 
 def split_addresses(text: str) -> tuple[str, ...]:
+    """The addresses in a comma- or semicolon-separated list, blanks dropped."""
     return tuple(a for a in (p.strip() for p in text.replace(";", ",").split(",")) if a)
 
 
@@ -192,6 +195,7 @@ def check(a: Answers, path: Path, text: str) -> None:
 
 
 def write(path: Path, text: str, force: bool) -> None:
+    """The config written atomically (temp file, then rename); an existing one only with ``force``."""
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; edit it, or pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ _DISTRIBUTIONS = {
 
 
 def install_command(distribution: str, python: str | None = None) -> str:
+    """The ``pip install`` command for this Python (or ``python``), shell-quoted."""
     return f"{shlex.quote(python or sys.executable)} -m pip install {distribution}"
 
 

@@ -64,6 +64,7 @@ def next_occurrence(
 
 
 def last_held(status: RelationshipStatus, now: datetime, owner: tuple[str, ...]) -> Occurrence | None:
+    """The pair's most recent held meeting, if any."""
     meetings = held_meetings(status.relationship, now, owner)
     return meetings[-1] if meetings else None
 

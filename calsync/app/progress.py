@@ -17,10 +17,13 @@ SHOW_AFTER = 2.0  # seconds: quick runs stay as quiet as cron runs
 
 
 class Progress(Protocol):
+    """Wraps a step's items to show progress while they are iterated."""
+
     def __call__(self, items: Sequence[T], label: str) -> Iterator[T]: ...
 
 
 def silent(items: Sequence[T], label: str) -> Iterator[T]:
+    """No progress shown: cron, pipes, ``--quiet`` and JSON output."""
     yield from items
 
 

@@ -26,6 +26,7 @@ def _round(value: float | None) -> float | None:
 
 
 def relationship_json(item: RelationshipStatus) -> dict[str, Any]:
+    """One relationship as ``status --format json`` gives it: figures, marks, pulse, make-up slots."""
     rel, c = item.relationship, item.cadence
     return {
         "counterpart": rel.counterpart,
@@ -91,6 +92,7 @@ def _pulse_json(s: Summary | None) -> dict[str, Any] | None:
 
 
 def status_json(report: Report) -> str:
+    """``calsync status --format json``: the relationships, every warning and the errors."""
     doc = {
         "generated_at": report.generated_at.isoformat(),
         "relationships": [relationship_json(s) for s in report.statuses],
@@ -149,6 +151,7 @@ def reasons_text(c: Cadence, policy: Policy) -> str:
 
 
 def status_text(report: Report) -> str:
+    """``calsync status`` as a table, then why each flagged relationship is flagged, then warnings."""
     rows = [("counterpart", "role", "cadence", "last 12 weeks", "held/planned", "every", "length",
              "last", "next")]
     warnings: list[str] = []
@@ -189,6 +192,7 @@ def status_text(report: Report) -> str:
 
 
 def explain_text(report: Report) -> str:
+    """``detect --explain``: per calendar, each candidate taken or skipped and why."""
     lines = []
     for survey in report.surveys:
         lines.append(f"{survey.calendar.name}:")
@@ -204,6 +208,7 @@ def explain_text(report: Report) -> str:
 
 
 def run_json(report: RunReport) -> str:
+    """``calsync run --format json``: the changes, every current warning, the errors and make-up slots."""
     doc = {
         "generated_at": report.generated_at.isoformat(),
         "dry_run": report.dry_run,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from calsync.app.book import Booking, book_pair
-from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, survey
+from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, exit_code, survey
 from calsync.app.pair import Change, Step, write_pair
 from calsync.app.progress import Progress, silent
 from calsync.app.shown import ShownToday
@@ -35,6 +35,8 @@ __all__ = ["Change", "Proposal", "RunReport", "run"]
 
 @dataclass
 class RunReport:
+    """What one ``calsync run`` did: changes, warnings (new today and all), failures, make-up slots."""
+
     generated_at: datetime
     dry_run: bool
     changes: list[Change] = field(default_factory=list)
@@ -48,9 +50,8 @@ class RunReport:
     booked: list[Booking] = field(default_factory=list)  # make-ups booked ([rescue] book)
 
     def exit_code(self) -> int:
-        if any(isinstance(f.error, AuthError) for f in self.failures):
-            return AuthError.exit_code
-        return max((f.error.exit_code for f in self.failures), default=0)
+        """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
+        return exit_code(self.failures)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class _Ctx(Step):
 
 def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
         progress: Progress = silent) -> RunReport:
+    """Survey every calendar and write each pair's agenda into its next invite, under the run lock.
+    Each calendar's writes commit together; a dry run rolls everything back and logs no run."""
     report = RunReport(generated_at=now, dry_run=dry_run)
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with store.lock():

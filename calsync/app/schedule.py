@@ -34,12 +34,15 @@ class Job:
 
 @dataclass(frozen=True)
 class State:
+    """The calsync schedule installed now: systemd units (and whether enabled), the crontab line."""
+
     systemd: bool  # the timer's unit files are installed
     systemd_enabled: bool
     cron_line: str | None
 
     @property
     def installed(self) -> bool:
+        """Whether something actually runs calsync: an enabled timer or the crontab line."""
         return (self.systemd and self.systemd_enabled) or self.cron_line is not None
 
 
@@ -57,6 +60,7 @@ def this_calsync() -> tuple[str, ...]:
 
 
 def job_for(config: Path, minutes: int) -> Job:
+    """The job for ``config``, with the absolute config path and data folder it must see."""
     from calsync.paths import data_dir
 
     env = (("CALSYNC_CONFIG", str(config.expanduser().absolute())),
@@ -86,6 +90,7 @@ def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProce
 
 
 def systemd_available() -> bool:
+    """Whether ``systemctl --user`` is installed and reaches a user manager."""
     if shutil.which("systemctl") is None:
         return False
     return _run(["systemctl", "--user", "show-environment"]).returncode == 0
@@ -101,6 +106,7 @@ def _systemctl(*args: str) -> None:
 
 
 def unit_dir() -> Path:
+    """Where systemd looks for the user's unit files (``$XDG_CONFIG_HOME/systemd/user``)."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "systemd" / "user"
 
@@ -117,6 +123,7 @@ def _sd_quote(text: str, exec_line: bool = False) -> str:
 
 
 def service_text(job: Job) -> str:
+    """The oneshot service unit that runs ``calsync run --quiet`` with the job's environment."""
     env = "".join(f"Environment={_sd_quote(f'{k}={v}')}\n" for k, v in job.env)
     command = " ".join(_sd_quote(c, exec_line=True) for c in (*job.command, "run", "--quiet"))
     return (
@@ -127,6 +134,7 @@ def service_text(job: Job) -> str:
 
 
 def timer_text(job: Job) -> str:
+    """The timer unit: the service every ``job.minutes`` minutes, first a minute after install."""
     return (
         "# Written by `calsync schedule install`; `calsync schedule remove` deletes it.\n"
         f"[Unit]\nDescription=Run calsync every {job.minutes} minutes\n\n"
@@ -176,6 +184,7 @@ def _remove_systemd() -> bool:
 
 
 def cron_spec(minutes: int) -> str:
+    """The cron schedule for every ``minutes``; refused unless it divides an hour or a day evenly."""
     if minutes < 60 and 60 % minutes == 0:
         return f"*/{minutes} * * * *"
     if minutes % 60 == 0 and 24 % (minutes // 60) == 0:
@@ -188,6 +197,7 @@ def cron_spec(minutes: int) -> str:
 
 
 def cron_line(job: Job) -> str:
+    """The job's crontab line, ending with the marker ``remove`` finds it by."""
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in job.env)
     command = " ".join(shlex.quote(c) for c in (*job.command, "run", "--quiet"))
     line = f"{cron_spec(job.minutes)} {env} {command}".replace("%", "\\%")  # % is a newline
@@ -243,6 +253,7 @@ def _remove_cron() -> bool:
 
 
 def install(job: Job) -> str:
+    """Install the job under systemd if it works, else in the crontab, removing the other one."""
     if systemd_available():
         message = _install_systemd(job)
         if _remove_cron():  # one scheduler only: never two runs racing for the lock
@@ -255,12 +266,14 @@ def install(job: Job) -> str:
 
 
 def remove() -> str:
+    """Remove calsync's timer and crontab line, whichever are there."""
     done = [what for what, removed in (("the systemd user timer", _remove_systemd()),
                                        ("the crontab line", _remove_cron())) if removed]
     return f"removed {' and '.join(done)}" if done else "nothing to remove: no calsync schedule installed"
 
 
 def state() -> State:
+    """The calsync schedule installed now; a failing ``crontab -l`` reads as no line."""
     service, timer = _unit_paths()
     systemd = service.exists() and timer.exists()
     enabled = systemd and systemd_available() and _run(
@@ -274,6 +287,7 @@ def state() -> State:
 
 
 def describe(current: State) -> list[str]:
+    """The installed schedule in lines, for ``schedule show`` and ``doctor``."""
     lines = []
     if current.systemd:
         _, timer = _unit_paths()

@@ -39,5 +39,6 @@ class ShownToday:
         return new or self.show_all
 
     def save(self) -> None:
+        """Keep today's seen warnings; nothing is written when none was new."""
         if self.now_seen != self.seen:
             self.ns.set(self._KEY, json.dumps({"day": self.day, "keys": sorted(self.now_seen)}))

@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS runs (
 
 @dataclass(frozen=True)
 class ActionItemRow:
+    """One stored action item of a relationship; ``done_at`` is set once it is first seen checked."""
+
     key: str
     owner: str | None
     text: str
@@ -60,9 +62,13 @@ class ActionItemRow:
 class StateStore(Protocol):
     """Everything calsync keeps between runs, and the lock that keeps runs apart."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close the connection."""
+        ...
 
-    def transaction(self, rollback: bool = False) -> AbstractContextManager[None]: ...
+    def transaction(self, rollback: bool = False) -> AbstractContextManager[None]:
+        """One transaction around a block; a block inside another joins it. ``rollback``: a dry run."""
+        ...
 
     def lock(self) -> AbstractContextManager[None]:
         """Held for a whole ``run``: a second run on the same state raises LockedError."""
@@ -72,20 +78,32 @@ class StateStore(Protocol):
         """Commit what was written so far, inside a transaction too (which goes on)."""
         ...
 
-    def namespace(self, ns: str, durable: bool = False) -> KeyValue: ...
+    def namespace(self, ns: str, durable: bool = False) -> KeyValue:
+        """A key-value view of one namespace; ``durable``: each change committed at once."""
+        ...
 
-    def written_hash(self, calendar: str, ref: str) -> str | None: ...
+    def written_hash(self, calendar: str, ref: str) -> str | None:
+        """The hash of what calsync last wrote to ``ref`` in this calendar, if anything."""
+        ...
 
-    def record_write(self, calendar: str, ref: str, digest: str, when: datetime) -> None: ...
+    def record_write(self, calendar: str, ref: str, digest: str, when: datetime) -> None:
+        """Remember what was just written to ``ref``, durably (a crash must not repeat the write)."""
+        ...
 
-    def action_items(self, relationship: str) -> list[ActionItemRow]: ...
+    def action_items(self, relationship: str) -> list[ActionItemRow]:
+        """A relationship's action items, oldest first."""
+        ...
 
     def upsert_action_item(
         self, relationship: str, key: str, owner: str | None, text: str, seen: str, done: str | None
-    ) -> None: ...
+    ) -> None:
+        """Insert or update an action item; its done date, once set, is kept."""
+        ...
 
     def log_run(self, started: datetime, finished: datetime, command: str, written: int,
-                warnings: int, errors: int, exit_code: int) -> None: ...
+                warnings: int, errors: int, exit_code: int) -> None:
+        """Append one line to the run log."""
+        ...
 
 
 _SIDECARS = ("-wal", "-shm", "-journal")
@@ -126,6 +144,8 @@ def probe(path: Path) -> tuple[str, str] | None:
 
 
 class Store:
+    """The state in one SQLite file, private to the user (see the module docstring)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._depth = 0  # open transaction() blocks; only the outermost one talks to SQLite
@@ -144,6 +164,7 @@ class Store:
             raise ProviderError(f"{path}: cannot open calsync state: {exc}") from None
 
     def close(self) -> None:
+        """Close the database."""
         self.db.close()
 
     @contextlib.contextmanager
@@ -190,6 +211,7 @@ class Store:
     # -- writes ---------------------------------------------------------------------------
 
     def written_hash(self, calendar: str, ref: str) -> str | None:
+        """The hash last recorded for ``ref``, if any."""
         row = self.db.execute(
             "SELECT hash FROM writes WHERE calendar=? AND ref=?", (calendar, ref)
         ).fetchone()
@@ -207,6 +229,7 @@ class Store:
     # -- action items ---------------------------------------------------------------------
 
     def action_items(self, relationship: str) -> list[ActionItemRow]:
+        """A relationship's action items, oldest first."""
         rows = self.db.execute(
             "SELECT key, owner, text, first_seen, done_at FROM action_items "
             "WHERE relationship=? ORDER BY first_seen, rowid",
@@ -245,6 +268,7 @@ class Store:
         errors: int,
         exit_code: int,
     ) -> None:
+        """Append one line to the ``runs`` table."""
         self.db.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
             (started.isoformat(), finished.isoformat(), command, written, warnings, errors, exit_code),
@@ -258,6 +282,7 @@ class Namespace:
         self.store, self.ns, self.durable = store, ns, durable
 
     def get(self, key: str) -> str | None:
+        """The value, or None when the key is not set."""
         row = self.store.db.execute(
             "SELECT value FROM kv WHERE ns=? AND key=?", (self.ns, key)
         ).fetchone()

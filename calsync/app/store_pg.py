@@ -90,6 +90,7 @@ class PgStore:
             raise
 
     def close(self) -> None:
+        """Close the connection."""
         self.db.close()
 
     def _line(self, exc: BaseException) -> str:
@@ -172,11 +173,13 @@ class PgStore:
     # -- writes -------------------------------------------------------------------------
 
     def written_hash(self, calendar: str, ref: str) -> str | None:
+        """The hash last recorded for ``ref``, if any."""
         rows = self._rows("SELECT hash FROM calsync_writes WHERE scope=%s AND calendar=%s AND ref=%s",
                           (self.scope, calendar, ref))
         return str(rows[0][0]) if rows else None
 
     def record_write(self, calendar: str, ref: str, digest: str, when: datetime) -> None:
+        """Record what was just written to ``ref``, committed at once."""
         self._rows(
             "INSERT INTO calsync_writes VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, calendar, ref) "
             "DO UPDATE SET hash=excluded.hash, written_at=excluded.written_at",
@@ -186,6 +189,7 @@ class PgStore:
     # -- action items -------------------------------------------------------------------
 
     def action_items(self, relationship: str) -> list[ActionItemRow]:
+        """A relationship's action items, oldest first."""
         rows = self._rows(
             "SELECT key, owner, text, first_seen, done_at FROM calsync_action_items "
             "WHERE scope=%s AND relationship=%s ORDER BY first_seen, seq", (self.scope, relationship))
@@ -211,6 +215,7 @@ class PgStore:
 
     def log_run(self, started: datetime, finished: datetime, command: str, written: int,
                 warnings: int, errors: int, exit_code: int) -> None:
+        """Append one line to this owner's run log."""
         self._rows("INSERT INTO calsync_runs VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                    (self.scope, started, finished, command, written, warnings, errors, exit_code))
 
@@ -222,6 +227,7 @@ class PgNamespace:
         self.store, self.ns, self.durable = store, ns, durable
 
     def get(self, key: str) -> str | None:
+        """The value, or None when the key is not set."""
         rows = self.store._rows("SELECT value FROM calsync_kv WHERE scope=%s AND ns=%s AND key=%s",
                                 (self.store.scope, self.ns, key))
         return str(rows[0][0]) if rows else None

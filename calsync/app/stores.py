@@ -12,6 +12,8 @@ from calsync.paths import data_dir
 
 
 def open_store(config: Config) -> StateStore:
+    """The store the config names: PostgreSQL for ``state_url``, else SQLite under ``CALSYNC_HOME``.
+    A password in ``state_url`` requires the config to be private (0600)."""
     if config.state_url is None:
         return Store(data_dir() / "state.sqlite3")
     from calsync.app.store_pg import PgStore, redact

@@ -33,11 +33,15 @@ Splice = Callable[[Body], Body | None]
 
 @dataclass(frozen=True)
 class Window:
+    """The span of time a fetch reads."""
+
     start: datetime
     end: datetime
 
 
 class WriteStatus(enum.StrEnum):
+    """What became of one description write."""
+
     WRITTEN = "written"
     UNCHANGED = "unchanged"  # the splice said there was nothing to change
     CONFLICT = "conflict"  # changed under us twice in a row, or no precondition: left alone
@@ -59,6 +63,8 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class DocRef:
+    """A pair's doc as the backend knows it and as the invite links it."""
+
     id: str  # the backend's handle (file path, Drive file id, OneDrive item id)
     url: str  # what the invite links to
 

@@ -39,6 +39,7 @@ class MemoryDocs:
         self.warnings: list[str] = []
 
     def ensure(self, request: DocRequest) -> DocRef:
+        """The key's doc, created from the template on first use and shared once with the counterpart."""
         ref = self._refs.get(request.key)
         if ref is None:
             if self.read_only:
@@ -53,12 +54,15 @@ class MemoryDocs:
         return ref
 
     def read_text(self, doc: DocRef) -> str:
+        """The doc's whole text; ProviderError for an unknown doc."""
         try:
             return self.texts[doc.id]
         except KeyError:
             raise ProviderError(f"{doc.url}: no such doc") from None
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        """The section below the log anchor (at the end when the anchor is gone), unless the
+        marker is there."""
         content = self.read_text(doc)
         if marker.strip() in (line.strip() for line in content.splitlines()):
             return False
@@ -114,12 +118,14 @@ class MemoryCalendar:
 
     # -- Calendar -----------------------------------------------------------------------
     def fetch(self, window: Window) -> FetchResult:
+        """The stored occurrences overlapping ``window``, in start order."""
         found = [o for o in self.events.values() if o.start < window.end and o.end > window.start]
         return FetchResult(sorted(found, key=lambda o: (o.start, o.ref)))
 
     def write_description(
         self, occurrence: Occurrence, splice: Splice, tag: str, attach: DocRef | None = None
     ) -> WriteResult:
+        """The base contract to the letter: ETag check, one re-read and splice on a conflict."""
         if self.read_only:
             return WriteResult(WriteStatus.FORBIDDEN, detail=f"{self.name} is read_only")
         if occurrence.cancelled:
@@ -168,7 +174,9 @@ class MemoryCalendar:
         return BookResult(BookStatus.BOOKED, ref=request.event_id)
 
     def docs(self) -> MemoryDocs:
+        """The calendar's in-memory docs."""
         return self._docs
 
     def close(self) -> None:
+        """Nothing to release."""
         pass

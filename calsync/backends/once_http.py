@@ -19,6 +19,8 @@ import httplib2
 
 
 class OnceHttp(httplib2.Http):  # type: ignore[misc]
+    """``httplib2.Http`` that, while ``once`` is set, sends a request at most once."""
+
     once = False  # set by the caller around one unguarded write
 
     def _conn_request(

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 
 
 class RetryPolicy:
+    """How often and how long a provider retries one request (see the module docstring)."""
+
     def __init__(
         self,
         *,
@@ -49,6 +51,7 @@ class RetryPolicy:
         return self.clock() - started + wait + self.timeout <= self.deadline
 
     def sleep(self, seconds: float) -> None:
+        """Wait, with the injected sleep when a test gave one."""
         (self._sleep or time.sleep)(seconds)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:

@@ -45,6 +45,7 @@ def friendly(fn: F) -> F:
 
 
 def now(value: str | None, config: Config) -> datetime:
+    """``--now`` as an aware instant (a naive one in the owner's zone); the real time without it."""
     if value is None:
         return datetime.now().astimezone()
     try:
@@ -70,6 +71,7 @@ def store(config: Config) -> Any:
 
 
 def load(ctx: click.Context) -> Config:
+    """The config named by the top-level ``--config`` (else ``$CALSYNC_CONFIG`` or the default path)."""
     from calsync.config import load as load_config
 
     return load_config(ctx.obj)
@@ -82,6 +84,7 @@ FORMAT = click.option(
 
 
 def finish(report_: Any) -> None:
+    """Print a report's warnings and failures to stderr and exit with its code when it failed."""
     for problem in report_.problems:
         click.echo(f"warning: {problem}", err=True)
     for failure in report_.failures:

@@ -110,6 +110,7 @@ class TokenFileLogin:
         return info
 
     def credentials(self) -> Any:
+        """The token file's credentials, built once per run (with the file's own ``token_uri``)."""
         if self._creds is not None:
             return self._creds
         info = self._read()
@@ -156,6 +157,7 @@ class TokenFileLogin:
         self._saved_token = creds.token
 
     def refused(self, exc: Exception) -> AuthError:
+        """The "log in again" error; ``invalid_grant`` reads as refused, anything else as failed."""
         text = str(exc.args[0]) if exc.args else ""
         kind = "refused" if "invalid_grant" in text else "failed"
         # the server's words name the cause ("Token has been expired or revoked"); no secrets

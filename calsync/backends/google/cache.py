@@ -36,6 +36,8 @@ Event = dict[str, Any]
 
 
 class EventCache:
+    """One Google calendar's synced events, loaded from and saved to the run's state."""
+
     def __init__(
         self,
         state: KeyValue,
@@ -58,6 +60,7 @@ class EventCache:
         return zone(self.meta.get("tz")) or self.fallback_tz
 
     def span(self, event: Event) -> tuple[datetime, datetime] | None:
+        """The event's start and end (floating and all-day times in the calendar's zone); None without one."""
         return span(event, self.tz)
 
     # -- state --------------------------------------------------------------------------
@@ -86,6 +89,7 @@ class EventCache:
             self.events = events.get("events") or {}
 
     def save(self) -> None:
+        """Write the cache back: the events only when they changed, the sync record every time."""
         if not self._loaded:
             return
         if self.dirty:

@@ -166,6 +166,7 @@ class GoogleProvider:
         cache.apply(items, lo, hi)
 
     def fetch(self, window: Window) -> FetchResult:
+        """Sync the cache (incrementally when its token still covers ``window``), then normalise."""
         self._sync(window)
         self.cache.save()
         result = FetchResult()
@@ -218,6 +219,7 @@ class GoogleProvider:
     def write_description(
         self, occurrence: Occurrence, splice: Splice, tag: str, attach: DocRef | None = None
     ) -> WriteResult:
+        """The description patched with If-Match on the event's ETag; re-read and spliced once on a 412."""
         from googleapiclient.errors import HttpError
 
         if self.cal.read_only:
@@ -371,6 +373,7 @@ class GoogleProvider:
 
     # -- docs and lifecycle -------------------------------------------------------------
     def docs(self) -> GoogleDocBackend:
+        """The pair docs as Google Docs on this calendar's login, made on first use."""
         if self._docs is None:
             from calsync.backends.google.docs import GoogleDocBackend
 
@@ -378,5 +381,6 @@ class GoogleProvider:
         return self._docs
 
     def close(self) -> None:
+        """Save the event cache and a refreshed login."""
         self.cache.save()
         self.session.save()

@@ -63,12 +63,16 @@ _K_SECTIONS = "gdoc-sections:"  # + file id: markers of the sections calsync add
 
 @dataclass(frozen=True)
 class KnownDoc:
+    """A doc ensured in this run, with the title its invite attachment shows."""
+
     id: str
     url: str
     title: str
 
 
 class GoogleDocBackend:
+    """The pairs' shared docs as Google Docs in the owner's Drive (see the module docstring)."""
+
     def __init__(
         self, session: Session, state: KeyValue, cal: GoogleCalendar, now: datetime
     ) -> None:
@@ -114,6 +118,8 @@ class GoogleDocBackend:
 
     # -- DocBackend ---------------------------------------------------------------------
     def ensure(self, request: DocRequest) -> DocRef:
+        """The remembered doc, finishing a template or share a crash left undone; else found by
+        tag or created."""
         key = f"gdoc:{request.key}"
         raw = self.state.get(key)
         if raw:
@@ -313,6 +319,7 @@ class GoogleDocBackend:
         return None
 
     def read_text(self, doc: DocRef) -> str:
+        """The doc exported as Markdown; the cached checklist lines when Drive's changes show it unchanged."""
         changed = self._changed()
         cached = self.state.get(_K_TEXT + doc.id)
         if cached is not None and not cached.startswith(_KEPT):
@@ -328,6 +335,8 @@ class GoogleDocBackend:
         return text
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        """The section inserted below the log heading, pinned to the revision read; retried
+        once on an edit."""
         from googleapiclient.errors import HttpError
 
         # A section calsync added once is not added again, even if someone removed it, and

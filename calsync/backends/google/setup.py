@@ -102,6 +102,8 @@ def setup(
     calendar_id: str,
     read_only: bool,
 ) -> str:
+    """``calsync setup google``: log in in the browser, save the login (0600), check the calendar
+    answers, and add or update its entry in the config. Returns the line to print."""
     from calsync.backends.google.auth import setup_scopes
     from calsync.backends.google.config import default_token_file
     from calsync.paths import write_private
