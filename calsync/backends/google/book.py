@@ -8,12 +8,13 @@ with "all" (or "externalOnly") Google emails the counterpart an invitation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from calsync.backends.base import BookRequest, BookResult, BookStatus
-
-if TYPE_CHECKING:
-    from calsync.backends.google.calendar import GoogleProvider
+from calsync.backends.google.client import Session
+from calsync.backends.google.config import GoogleCalendar
+from calsync.errors import CalsyncError
 
 
 def event_body(request: BookRequest, zone: str) -> dict[str, Any]:
@@ -31,24 +32,23 @@ def event_body(request: BookRequest, zone: str) -> dict[str, Any]:
     }
 
 
-def book_google(provider: GoogleProvider, request: BookRequest) -> BookResult:
+def book_google(events: Any, session: Session, cal: GoogleCalendar, zone: str,
+                request: BookRequest, error: Callable[[Any, str], CalsyncError]) -> BookResult:
+    """Insert through ``events`` (the client's events resource); ``error`` maps an
+    HttpError that is not about this booking to the provider's error."""
     from googleapiclient.errors import HttpError
 
-    if provider.cal.read_only:
-        return BookResult(BookStatus.FORBIDDEN, detail=f"{provider.name} is read_only")
-    req = provider._api().insert(
-        calendarId=provider.cal.calendar_id,
-        body=event_body(request, provider.owner.timezone or "UTC"),
-        sendUpdates=provider.cal.send_updates,
-    )
-    provider.requests += 1
+    if cal.read_only:
+        return BookResult(BookStatus.FORBIDDEN, detail=f"{cal.name} is read_only")
+    req = events.insert(calendarId=cal.calendar_id, body=event_body(request, zone),
+                        sendUpdates=cal.send_updates)
     try:
         # the client-chosen id makes a retried insert a 409, never a second event
-        created = provider.session.execute(req, retry=True, what="booking a make-up 1on1")
+        created = session.execute(req, retry=True, what="booking a make-up 1on1")
     except HttpError as exc:
         if exc.status_code == 409:
             return BookResult(BookStatus.ALREADY, ref=request.event_id)
         if exc.status_code == 403:
             return BookResult(BookStatus.FORBIDDEN, detail=f"Google refused: {exc.reason}")
-        raise provider._error(exc, "booking a make-up 1on1") from None
+        raise error(exc, "booking a make-up 1on1") from None
     return BookResult(BookStatus.BOOKED, ref=str(created.get("id", request.event_id)))

@@ -301,7 +301,9 @@ class GoogleProvider:
         """A one-off make-up 1on1 (:mod:`calsync.backends.google.book`)."""
         from calsync.backends.google.book import book_google
 
-        return book_google(self, request)
+        self.requests += 1
+        return book_google(self._api(), self.session, self.cal, self.owner.timezone or "UTC",
+                           request, self._error)
 
     def _attachments(self, event: dict[str, Any], doc: DocRef | None) -> list[dict[str, Any]] | None:
         """The event's attachments plus the pair's doc the app named, or None to leave them."""

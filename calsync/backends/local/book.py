@@ -10,18 +10,15 @@ file of its own, created exclusively.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import icalendar
 
 from calsync.backends.base import BookRequest, BookResult, BookStatus
 from calsync.errors import CalendarFileError
 from calsync.ical.edit import _locked, _read, _replace, _sweep_temps, _unfold
-
-if TYPE_CHECKING:
-    from calsync.backends.local.calendar import IcsProvider
 
 
 def uid_of(request: BookRequest) -> str:
@@ -48,14 +45,16 @@ def vevent(request: BookRequest, newline: str) -> str:
     return text.replace("\r\n", newline)
 
 
-def book_ics(provider: IcsProvider, request: BookRequest) -> BookResult:
-    if provider.read_only:
+def book_ics(where: Path, read_only: bool, request: BookRequest, *, lock_wait: float = 10.0,
+             before_replace: Callable[[Path], None] | None = None) -> BookResult:
+    """Add the event to the calendar file (or folder) ``where``; see the module docstring."""
+    if read_only:
         return BookResult(BookStatus.FORBIDDEN, detail="calendar is read_only")
     uid = uid_of(request)
-    if provider.path.is_dir():
-        return _new_file(provider.path / f"calsync-{request.event_id}.ics", request, uid)
-    path = provider.path.resolve()
-    with _locked(path, provider.lock_wait) as locked:
+    if where.is_dir():
+        return _new_file(where / f"calsync-{request.event_id}.ics", request, uid)
+    path = where.resolve()  # through a symlink: replace the file, not the link
+    with _locked(path, lock_wait) as locked:
         if not locked:
             raise CalendarFileError(f"{path} is locked by another writer; booking on the next run")
         _sweep_temps(path)
@@ -74,7 +73,7 @@ def book_ics(provider: IcsProvider, request: BookRequest) -> BookResult:
             head = text[:at] if not text[:at] or text[:at].endswith("\n") else text[:at] + newline
             new = head + vevent(request, newline) + text[at:]
             data = ("\ufeff" if seen.data.startswith(b"\xef\xbb\xbf") else "") + new
-            if _replace(path, data.encode("utf-8"), seen, provider.before_replace):
+            if _replace(path, data.encode("utf-8"), seen, before_replace):
                 return BookResult(BookStatus.BOOKED, ref=uid)
     raise CalendarFileError(f"{path} kept changing while calsync booked; booking on the next run")
 

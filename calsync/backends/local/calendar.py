@@ -170,7 +170,8 @@ class IcsProvider:
     def book(self, request: BookRequest) -> BookResult:
         from calsync.backends.local.book import book_ics
 
-        return book_ics(self, request)
+        return book_ics(self.path, self.read_only, request, lock_wait=self.lock_wait,
+                        before_replace=self.before_replace)
 
     def close(self) -> None:
         pass

@@ -9,12 +9,10 @@ Creating an event with attendees makes Exchange send the counterpart an invitati
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from calsync.backends.base import BookRequest, BookResult, BookStatus
-
-if TYPE_CHECKING:
-    from calsync.backends.microsoft.calendar import MicrosoftProvider
+from calsync.backends.microsoft.graph import Graph, json_of
 
 
 def transaction_id(request: BookRequest) -> str:
@@ -38,14 +36,13 @@ def event_body(request: BookRequest, zone: str) -> dict[str, Any]:
     }
 
 
-def book_graph(provider: MicrosoftProvider, request: BookRequest) -> BookResult:
-    from calsync.backends.microsoft.graph import json_of
-
-    if provider.cal.read_only:
+def book_graph(graph: Graph, calendar_path: str, read_only: bool, zone: str,
+               request: BookRequest) -> BookResult:
+    """Create the event under ``calendar_path`` (``{mailbox}`` or its named calendar)."""
+    if read_only:
         return BookResult(BookStatus.FORBIDDEN, detail="calendar is read_only")
-    path = f"{provider.sync.calendar_path()}/events"
-    resp = provider.graph.request(
-        "POST", path, json_body=event_body(request, provider.owner.timezone or "UTC"),
+    resp = graph.request(
+        "POST", f"{calendar_path}/events", json_body=event_body(request, zone),
         retry=True,  # safe: the transactionId turns a retried create into the first one
         ok=(403,))
     if resp.status_code == 403:

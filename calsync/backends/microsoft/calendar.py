@@ -263,7 +263,10 @@ class MicrosoftProvider:
         """A one-off make-up 1on1 (:mod:`calsync.backends.microsoft.book`)."""
         from calsync.backends.microsoft.book import book_graph
 
-        return book_graph(self, request)
+        if self.cal.read_only:  # refused before the calendar's path is looked up
+            return book_graph(self.graph, "", True, "UTC", request)
+        return book_graph(self.graph, self.sync.calendar_path(), False,
+                          self.owner.timezone or "UTC", request)
 
     def _after_write(self, ref: str, tag: str, event: dict[str, Any], resp: Any) -> str:
         """Remember what Exchange stored; a warning when the Teams join link changed."""
