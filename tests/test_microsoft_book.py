@@ -73,12 +73,12 @@ def test_run_creates_one_event_with_a_transaction_id(outlook: Any) -> None:
     assert body["end"] == {"dateTime": "2026-11-27T09:30:00", "timeZone": "Europe/Berlin"}
     assert body["attendees"] == [{"type": "required",
                                   "emailAddress": {"address": ANN, "name": "Ann Lee"}}]
-    assert body["body"]["content"].startswith("--- calsync agenda")
+    assert body["body"]["contentType"] == "html" and "calsync agenda" in body["body"]["content"]
     assert fake.created == 1
 
     assert by_counterpart(status_json(cfg, NOW))[ANN]["makeup"] is None
     again = json.loads(cli("--config", cfg, "run", "--now", NOW, "--format", "json").stdout)
-    assert again["booked"] == []
+    assert again["booked"] == [] and again["changes"] == []  # its agenda is already the one
     assert len(creates(fake)) == 1 and fake.created == 1
 
 

@@ -77,11 +77,12 @@ def book_pair(ctx: Step, calendar: str, provider: Books, status: RelationshipSta
     ctx.store.namespace("docs").set(key, doc.url)
     open_items = tuple(agenda.OpenItem(row.text, row.owner, date.fromisoformat(row.first_seen))
                        for row in ctx.store.action_items(key) if row.done_at is None)
+    full = _input(ctx.config, status, start, doc.url, open_items)
     request = BookRequest(
         event_id=eid, start=start, end=end, title=title(rel, m.skipped),
-        description=agenda.render(_input(ctx.config, status, start, doc.url, open_items), html=False),
-        organizer=ctx.config.owner.emails[0], counterpart=rel.counterpart,
-        counterpart_name=rel.name)
+        description=agenda.render(full, html=False), organizer=ctx.config.owner.emails[0],
+        counterpart=rel.counterpart, counterpart_name=rel.name,
+        html_description=agenda.render(full, html=True))
     state.set(eid, "intent")  # durable before the request: a crash after it is seen next run
     result = provider.book(request)
     if result.status is BookStatus.FORBIDDEN:

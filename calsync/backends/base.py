@@ -263,6 +263,7 @@ class BookRequest:
     organizer: str  # the owner's address
     counterpart: str
     counterpart_name: str | None
+    html_description: str = ""  # the same block as HTML, for a service that stores HTML (Outlook)
 
 
 class BookStatus(enum.StrEnum):

@@ -27,7 +27,10 @@ def event_body(request: BookRequest, zone: str) -> dict[str, Any]:
     tz = ZoneInfo(zone)
     return {
         "subject": request.title,
-        "body": {"contentType": "text", "content": request.description},
+        # Exchange stores HTML: the block as HTML reads back as the block the next run renders
+        "body": ({"contentType": "html", "content": request.html_description}
+                 if request.html_description else
+                 {"contentType": "text", "content": request.description}),
         "start": {"dateTime": request.start.astimezone(tz).strftime(fmt), "timeZone": zone},
         "end": {"dateTime": request.end.astimezone(tz).strftime(fmt), "timeZone": zone},
         "attendees": [{"type": "required", "emailAddress": {
