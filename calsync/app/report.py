@@ -262,7 +262,8 @@ def run_text(report: RunReport, quiet: bool) -> tuple[str, str]:
     if not quiet:
         out += [makeup_text(p.name or p.counterpart, p.makeup, report.generated_at)
                 for p in report.new_makeups]
-        out += [f"{b.status} make-up 1on1: {b.name or b.counterpart}, "
+        out += [f"{'found already booked' if b.status == 'already' else b.status} make-up 1on1: "
+                f"{b.name or b.counterpart}, "
                 f"{b.start.strftime('%a %Y-%m-%d %H:%M')}-{b.end.strftime('%H:%M')} ({b.calendar})"
                 for b in report.booked if not b.status.startswith("not")]
     err += [f"warning: make-up 1on1 for {b.name or b.counterpart} {b.status}"
