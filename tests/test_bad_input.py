@@ -58,6 +58,7 @@ _BASE = {
     "ics": 'provider = "ics"\npath = "calendar.ics"\n',
     "google": 'provider = "google"\n',
     "microsoft": 'provider = "microsoft"\nclient_id = "cid"\n',
+    "caldav": 'provider = "caldav"\nurl = "https://dav.example.com/me/work/"\nusername = "me"\n',
 }
 
 

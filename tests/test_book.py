@@ -126,7 +126,7 @@ def test_book_must_be_a_boolean(tmp_path: Path) -> None:
 
 
 _KILLS = [
-    ("calsync.ical.edit", "_replace", "after", 1),  # event in the file, bookkeeping not yet
+    ("calsync.backends.local.book", "replace", "after", 1),  # event in the file, not recorded
     ("os", "replace", "before", 1),  # temp file written, not renamed
     ("calsync.backends.local.book", "book_ics", "after", 1),
 ]

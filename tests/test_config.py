@@ -35,7 +35,7 @@ def test_several_owner_addresses(tmp_path: Path) -> None:
     [
         ("[[calendars]]\npath='x.ics'\n", "owner: missing [owner] table"),
         ('[owner]\nemail="a@b.c"\n', "calendars: at least one [[calendars]] entry is required"),
-        (MINIMAL.replace('"ics"', '"caldav"'), "calendars[0].provider: unknown provider 'caldav'"),
+        (MINIMAL.replace('"ics"', '"exchange"'), "calendars[0].provider: unknown provider 'exchange'"),
         (MINIMAL + "\n[policy]\nmax_interval_days = 'two weeks'\n",
          "policy.max_interval_days: expected float, got str"),
         (MINIMAL + "\n[policy]\nlookback_dayz = 90\n", "policy.lookback_dayz: unknown key"),
@@ -59,7 +59,7 @@ def test_bad_config_names_file_key_problem(tmp_path: Path, text: str, message: s
 
 def test_cli_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(MINIMAL.replace('"ics"', '"caldav"'))
+    path.write_text(MINIMAL.replace('"ics"', '"exchange"'))
     result = cli("--config", path, "status")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
@@ -140,7 +140,7 @@ def test_each_calendar_parses_into_its_own_backends_schema(tmp_path: Path) -> No
     assert google.token_file is not None and google.token_file.name == "google-team-x-org.json"
     assert isinstance(ms, MicrosoftCalendar) and ms.read_only and ms.name == "microsoft-Work"
     assert not hasattr(ics, "calendar_id") and not hasattr(google, "path")
-    assert PROVIDERS == ("ics", "google", "microsoft")
+    assert PROVIDERS == ("ics", "google", "microsoft", "caldav")
 
 
 @pytest.mark.parametrize(("provider", "key"), [("ics", "calendar_id"), ("google", "path"),
@@ -153,3 +153,23 @@ def test_a_key_of_another_backend_is_unknown(tmp_path: Path, provider: str, key:
                     f'{key} = "x"\n')
     with pytest.raises(ConfigError, match=rf"calendars\[0\]\.{key}: unknown key \(known: "):
         load(path)
+
+
+def test_a_caldav_calendar_needs_url_and_username(tmp_path: Path) -> None:
+    from calsync.backends.caldav.config import CaldavCalendar
+
+    path = tmp_path / "config.toml"
+    base = MINIMAL.split("[[calendars]]")[0] + '[[calendars]]\nprovider = "caldav"\n'
+    path.write_text(base + 'username = "me"\n')
+    with pytest.raises(ConfigError, match=r"calendars\[0\]\.url: missing"):
+        load(path)
+    path.write_text(base + 'url = "https://dav.example.com/me/work"\n')
+    with pytest.raises(ConfigError, match=r"calendars\[0\]\.username: missing"):
+        load(path)
+    path.write_text(base + 'url = "https://dav.example.com/me/work"\nusername = "me"\npath = "x"\n')
+    with pytest.raises(ConfigError, match=r"calendars\[0\]\.path: unknown key"):
+        load(path)
+    path.write_text(base + 'url = "https://dav.example.com/me/work"\nusername = "me"\n')
+    (cal,) = load(path).calendars
+    assert isinstance(cal, CaldavCalendar) and cal.url == "https://dav.example.com/me/work/"
+    assert cal.name == "caldav-work" and cal.password_file.name == "caldav-work.password"

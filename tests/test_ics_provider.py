@@ -20,7 +20,8 @@ ALL_TIME = Window(datetime(1990, 1, 1, tzinfo=UTC), datetime(2035, 1, 1, tzinfo=
 
 
 def provider(path: Path, tz: str | None = "Europe/Berlin") -> IcsProvider:
-    return IcsProvider(IcsCalendar(name="t", path=path), Owner(("me@x.org",), tz))
+    """The reader's own behaviour: every event parsed (the prefilter is tested apart)."""
+    return IcsProvider(IcsCalendar(name="t", path=path), Owner(("me@x.org",), tz), prefilter=False)
 
 
 @pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)

@@ -35,7 +35,11 @@ def provider(path: Path) -> IcsProvider:
 
 
 def occurrences(path: Path, days: int = 30) -> list[Occurrence]:
-    occs = provider(path).fetch(Window(NOW - timedelta(days=200), NOW + timedelta(days=days)))
+    """The file as it is now, whole descriptions included (a cached read keeps only the
+    parts calsync reads: tests/test_read_equivalence.py)."""
+    fresh = IcsProvider(IcsCalendar(name="w", path=path), Owner(("mia@example.com",), "Europe/Berlin"),
+                        cache=False)
+    occs = fresh.fetch(Window(NOW - timedelta(days=200), NOW + timedelta(days=days)))
     return sorted(occs.occurrences, key=lambda o: o.start)
 
 
@@ -125,7 +129,8 @@ def test_failed_rename_fails_with_path_and_keeps_file(cal: Path, monkeypatch: py
     with pytest.raises(CalendarFileError, match=r"calendar\.ics: cannot write: Permission denied"):
         provider(cal).write_description(occ, prepend("NO"), "t")
     assert cal.read_bytes() == data
-    assert list(cal.parent.iterdir()) == [cal]  # no temp file left behind
+    home = os.environ["CALSYNC_HOME"]  # the read cache lives there, not beside the file
+    assert [p for p in cal.parent.iterdir() if str(p) != home] == [cal]  # no temp file left behind
 
 
 def test_concurrent_change_is_spliced_again(cal: Path) -> None:
@@ -160,3 +165,37 @@ def test_symlinked_calendar_updates_the_target(cal: Path, tmp_path: Path) -> Non
     assert provider(link).write_description(occ, prepend("AGENDA\n"), "t").status is WriteStatus.WRITTEN
     assert link.is_symlink()
     assert find(cal, "Alice", occ.start).description.text.startswith("AGENDA\n")
+
+
+def test_many_writes_to_one_file_are_one_replace_and_equal_writing_one_by_one(
+    cal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first run's writes go into the file in one pass: one rename, same bytes."""
+    one_by_one = tmp_path / "one" / "calendar.ics"
+    one_by_one.parent.mkdir()
+    shutil.copy(cal, one_by_one)
+    upcoming = [o for o in occurrences(cal) if NOW < o.start <= NOW + timedelta(days=14)
+                and o.organizer_is_self and o.writable]
+    # instances of series (new overrides) and the same series twice (a second round)
+    assert len(upcoming) >= 3 and len({o.uid for o in upcoming}) < len(upcoming)
+    wanted = {(u.uid, u.start) for u in upcoming}
+    for occ in [o for o in occurrences(one_by_one) if (o.uid, o.start) in wanted]:
+        assert provider(one_by_one).write_description(occ, prepend("A\n"), "t").status \
+            is WriteStatus.WRITTEN
+    renames: list[str] = []
+    real = os.replace
+
+    def counted(src: str, dst: str) -> None:
+        renames.append(str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", counted)
+    results = provider(cal).write_descriptions([(o, prepend("A\n")) for o in upcoming])
+    assert [r.status for r in results] == [WriteStatus.WRITTEN] * len(upcoming)
+    assert renames.count(str(cal.resolve())) == 1
+    # the same VEVENTs as writing one at a time (overrides may sit in another order)
+    def events(path: Path) -> list[str]:
+        return sorted(path.read_text().split("BEGIN:VEVENT"))
+    assert events(cal) == events(one_by_one)
+    assert all(o.description.text.startswith("A\n") for o in occurrences(cal)
+               if (o.uid, o.start) in wanted)

@@ -199,9 +199,9 @@ _CRASH_POINTS = [
     ("calsync.backends.local.docs", "_write", "after", 2),  # doc section added, invite not yet
     ("calsync.ical.edit", "_replace", "before", 1),
     ("os", "replace", "before", 1),  # temp file written, not yet renamed
-    ("calsync.ical.edit", "_replace", "after", 1),  # invite written, not recorded
+    ("calsync.ical.edit", "_replace", "after", 1),  # every invite written (one pass), none recorded
     ("calsync.app.store", "Store.record_write", "after", 1),
-    ("calsync.ical.edit", "_replace", "after", 2),  # second relationship
+    ("calsync.app.store", "Store.record_write", "after", 2),  # second relationship recorded
     # the phase's bookkeeping not yet committed: at most it is lost, never an invite
     ("calsync.app.store", "Store.checkpoint", "before", 1),
     ("calsync.app.run", "write_pair", "after", 3),

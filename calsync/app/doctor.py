@@ -78,6 +78,11 @@ def calendar_checks(cal: CalendarConfig, clock: Clock) -> Iterator[Check]:
         yield ics_check(cal)
     elif cal.provider == "google":
         yield from google_checks(cal, clock)
+    elif cal.provider == "caldav":
+        from calsync.backends.caldav.setup import doctor_check
+
+        ok, detail, fix, code = doctor_check(cal)
+        yield Check(f"calendar {cal.name}", ok, detail, fix, code or 4)
     else:
         yield from microsoft_checks(cal, clock)
 

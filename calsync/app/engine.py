@@ -19,7 +19,7 @@ from calsync.config import CalendarConfig, Config, Policy
 from calsync.core import rescue
 from calsync.core.cadence import analyse
 from calsync.core.detect import Candidate, detect
-from calsync.core.model import Cadence, FetchResult, Occurrence, Relationship
+from calsync.core.model import Cadence, FetchResult, Relationship
 from calsync.core.pulse import Summary, load, summarise
 from calsync.errors import AuthError, CalsyncError
 
@@ -165,8 +165,8 @@ def makeup(st: RelationshipStatus, config: Config, now: datetime,
     return Makeup(lost.start, lost.kind.value, minutes, tuple(found), both)
 
 
-def _makeups(statuses: list[RelationshipStatus], provider: Provider, occurrences: list[Occurrence],
-             config: Config, now: datetime) -> None:
+def _makeups(statuses: list[RelationshipStatus], provider: Provider, fetched: FetchResult,
+             span: Window, config: Config, now: datetime) -> None:
     """Make-up slots for the pairs whose last meeting was skipped. The owner's own events
     are always busy; a provider that sees free/busy adds the counterpart's busy times,
     asked only for the pairs that need a slot (a steady run asks nothing)."""
@@ -174,6 +174,9 @@ def _makeups(statuses: list[RelationshipStatus], provider: Provider, occurrences
     lost = [st for st in statuses if rescue.skipped(st.cadence, now, within) is not None]
     if not lost:
         return
+    occurrences = fetched.occurrences
+    if fetched.partial:  # the owner's other meetings are busy too: read them as well
+        occurrences = provider.fetch(Window(span.start, span.end, everything=True)).occurrences
     own = rescue.owner_busy(occurrences, config.owner.emails)
     seen: dict[str, list[Interval]] = {}
     if isinstance(provider, FreeBusy):
@@ -190,9 +193,13 @@ def window(config: Config, now: datetime) -> Window:
     return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
 
 
-def survey(config: Config, now: datetime, store: StateStore) -> Iterator[CalendarSurvey | Failure]:
-    """Per calendar: its occurrences, relationships and their cadence, or why it failed."""
+def survey(config: Config, now: datetime, store: StateStore,
+           everything: bool = False) -> Iterator[CalendarSurvey | Failure]:
+    """Per calendar: its occurrences, relationships and their cadence, or why it failed
+    (``everything``: read every event, as ``detect --explain`` lists them all)."""
     span = window(config, now)
+    if everything:
+        span = Window(span.start, span.end, everything=True)
     owner = config.owner.emails
     for cal in config.calendars:
         try:
@@ -213,7 +220,7 @@ def survey(config: Config, now: datetime, store: StateStore) -> Iterator[Calenda
             for rel in found.relationships
         ]
         try:
-            _makeups(statuses, provider, fetched.occurrences, config, now)
+            _makeups(statuses, provider, fetched, span, config, now)
         except CalsyncError as exc:
             yield Failure(cal.name, exc)
             continue
@@ -221,10 +228,11 @@ def survey(config: Config, now: datetime, store: StateStore) -> Iterator[Calenda
         del provider, fetched, found, statuses  # not held while the next calendar is read
 
 
-def status(config: Config, now: datetime, store: StateStore) -> Report:
-    """The survey of every calendar, kept as summaries; each provider is closed once read."""
+def status(config: Config, now: datetime, store: StateStore, everything: bool = False) -> Report:
+    """The survey of every calendar, kept as summaries; each provider is closed once read
+    (``everything``: every event is read, as ``detect --explain`` lists them all)."""
     report = Report(generated_at=now)
-    for item in survey(config, now, store):
+    for item in survey(config, now, store, everything):
         if isinstance(item, Failure):
             report.failures.append(item)
         else:

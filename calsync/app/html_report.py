@@ -20,12 +20,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from calsync.app import html_charts as charts
+from calsync.app import html_figures as say
 from calsync.app.engine import RelationshipStatus, Report
 from calsync.app.html_style import CSS
 from calsync.app.html_words import Words, words
 from calsync.config import Config
 from calsync.core.cadence import num, wall_days
-from calsync.core.model import Cadence, Label, Mark, MarkKind
+from calsync.core.model import Label, Mark, MarkKind
 from calsync.core.pulse import Summary
 from calsync.errors import UsageError
 
@@ -48,58 +49,6 @@ def bucket(interval_days: float | None) -> str:
         if bound is None or interval_days <= bound:
             return key
     return "more"  # pragma: no cover - the last bucket has no bound
-
-
-# --- figures as text ----------------------------------------------------------------------
-
-
-def _figs(w: Words, interval: float | None, duration: float | None) -> str:
-    parts = []
-    if interval is not None:
-        parts.append(w.every.format(n=num(interval)))
-    if duration is not None:
-        parts.append(w.minutes.format(n=num(duration)))
-    return w.comma.join(parts) or w.no_figures
-
-
-def _pct(w: Words, share: float | None) -> str:
-    return w.percent.format(n=round(share * 100)) if share is not None else "–"
-
-
-def _attendance(w: Words, c: Cadence) -> str:
-    """Against the plan in the recent window, as status counts it."""
-    if c.attendance is None:
-        return "–"
-    return f"{_pct(w, c.attendance)} · {w.held_planned.format(held=c.recent_held, planned=c.recent_planned)}"
-
-
-def _when(w: Words, at: datetime) -> str:
-    local = w.local(at)
-    sep = " " if w.lang == "ja" else ", "
-    return f"{w.day(local)}{sep}{local:%H:%M} {local.tzname() or ''}".rstrip()
-
-
-def _reason(w: Words, code: str, c: Cadence, config: Config) -> str:
-    p = config.policy
-    plan = _figs(w, c.planned_interval_days, c.planned_duration_min)
-    if c.next_planned:
-        plan += f" ({w.day(c.next_planned[0])} –)"
-    values = {
-        "interval": num(c.median_interval_days) if c.median_interval_days is not None else "–",
-        "max_interval": num(p.max_interval_days),
-        "duration": num(c.median_duration_min) if c.median_duration_min is not None else "–",
-        "max_duration": num(p.max_duration_min),
-        "attendance": _pct(w, c.attendance),
-        "min_attendance": _pct(w, p.min_attendance),
-        "held": str(c.recent_held),
-        "planned": str(c.recent_planned),
-        "open_gap": num(c.open_gap_days) if c.open_gap_days is not None else "–",
-        "plan": plan,
-        "lapse": num(p.lapse_days),
-        "sessions": str(p.min_sessions),
-    }
-    template = w.reasons.get(code)
-    return template.format(**values) if template else code
 
 
 # --- page parts ---------------------------------------------------------------------------
@@ -163,7 +112,7 @@ def _overview(w: Words, rows: list[_Row], config: Config, now: datetime) -> str:
         lookback=p.lookback_days,
         sessions=p.recent_floor,
         recent=p.recent_days,
-        attendance=_pct(w, p.min_attendance),
+        attendance=say.pct(w, p.min_attendance),
     )
     return (
         '<section class="overview" aria-labelledby="h-overview">'
@@ -207,7 +156,7 @@ def _summary(w: Words, rows: list[_Row]) -> str:
             escape(w.minutes.format(n=num(c.median_duration_min))) if c.median_duration_min is not None
             else "–",
             f"{c.held} / {c.planned}",
-            escape(_pct(w, c.attendance)),
+            escape(say.pct(w, c.attendance)),
             escape(w.day(c.last_held)) if c.last_held else "–",
             escape(w.day(c.next)) if c.next else "–",
         )
@@ -257,23 +206,24 @@ def _relationship(w: Words, r: _Row, axis: charts.Axis, config: Config, now: dat
     rel, c = r.item.relationship, r.item.cadence
     role = w.organizer if r.item.role == "organizer" else w.attendee
     reasons = "".join(
-        f'<li data-reason="{escape(code)}">{escape(_reason(w, code, c, config))}</li>' for code in c.reasons
+        f'<li data-reason="{escape(code)}">{escape(say.reason(w, code, c, config))}</li>'
+        for code in c.reasons
     )
     if c.baseline_interval_days is not None or c.baseline_duration_min is not None:
-        before = _figs(w, c.baseline_interval_days, c.baseline_duration_min)
+        before = say.figs(w, c.baseline_interval_days, c.baseline_duration_min)
     else:
-        before = f"{w.target} " + _figs(
+        before = f"{w.target} " + say.figs(
             w, config.policy.target_interval_days, config.policy.target_duration_min
         )
     pairs = [
-        (w.before_now, f"{before} → {_figs(w, c.median_interval_days, c.median_duration_min)}"),
+        (w.before_now, f"{before} → {say.figs(w, c.median_interval_days, c.median_duration_min)}"),
         *([(w.recent_from, w.day(c.recent_since))] if c.recent_since else []),
-        (w.attendance, _attendance(w, c)),
+        (w.attendance, say.attendance(w, c)),
         (w.last, w.day(c.last_held) if c.last_held else "–"),
         (w.next, w.day(c.next) if c.next else "–"),
     ]
     if c.planned_interval_days is not None or c.planned_duration_min is not None:
-        pairs.append((w.plan, _figs(w, c.planned_interval_days, c.planned_duration_min)))
+        pairs.append((w.plan, say.figs(w, c.planned_interval_days, c.planned_duration_min)))
     said = _pulse(w, r.item.pulse)
     if said:
         pairs.append((w.pulse, said))
@@ -385,7 +335,7 @@ def render(report: Report, config: Config) -> str:
         f'<meta name="generator" content="calsync"><title>{escape(w.title)}</title>'
         f"<style>{CSS}</style></head><body>{charts.SYMBOLS}"
         f'<header><h1>{escape(w.title)}</h1><p class="gen"><time datetime="{now.isoformat()}">'
-        f"{escape(w.generated.format(when=_when(w, now)))}</time></p></header><main>"
+        f"{escape(w.generated.format(when=say.when(w, now)))}</time></p></header><main>"
         f"{_overview(w, rows, config, now)}"
         f'<section class="rels" aria-labelledby="h-rels"><h2 id="h-rels">{escape(w.relationships)}</h2>'
         f"{_legend(w)}{body}</section>{_notes(w, report)}</main></body></html>\n"

@@ -18,6 +18,8 @@ from calsync.app.config_edit import _value as toml_value
 from calsync.config import LANGUAGES, PROVIDERS, parse
 from calsync.errors import ConfigError
 
+INIT_PROVIDERS = tuple(p for p in PROVIDERS if p != "caldav")  # caldav: `calsync setup caldav`
+
 
 @dataclass(frozen=True)
 class Answers:
@@ -76,7 +78,7 @@ def ask(given: Answers, prompt: Prompt) -> Answers:
         prompt("Language of the agenda", default="en", type=click.Choice(LANGUAGES))
     )
     provider = given.provider or str(
-        prompt("Your first calendar", default="ics", type=click.Choice(PROVIDERS))
+        prompt("Your first calendar", default="ics", type=click.Choice(INIT_PROVIDERS))
     )
     ics_path, secrets, client_id = given.ics_path, given.client_secrets, given.client_id
     if provider == "ics" and ics_path is None:

@@ -18,10 +18,19 @@ import calsync.core.agenda as agenda
 import calsync.core.pulse as pulse
 from calsync.app.engine import CalendarSurvey, RelationshipStatus, pulse_key
 from calsync.app.store import StateStore
-from calsync.backends.base import DocBackend, DocRef, DocRequest, ReadsDescription, WriteStatus
+from calsync.backends.base import (
+    DocBackend,
+    DocRef,
+    DocRequest,
+    ReadsDescription,
+    Splice,
+    WriteResult,
+    WritesMany,
+    WriteStatus,
+)
 from calsync.config import Config
 from calsync.core.cadence import figures, held_meetings, who
-from calsync.core.model import Occurrence
+from calsync.core.model import Body, Occurrence
 from calsync.errors import ConflictError
 
 Note = Callable[[list[str]], None]  # reports problems that do not stop the step
@@ -71,7 +80,7 @@ def last_held(status: RelationshipStatus, now: datetime, owner: tuple[str, ...])
 
 def write_pair(
     ctx: Step, item: CalendarSurvey, status: RelationshipStatus, docs: DocBackend, note: Note,
-) -> Change | None:
+) -> Change | Planned | None:
     """The agenda of one relationship into its next invite (and doc); None: nothing to do."""
     config, now, store = ctx.config, ctx.now, ctx.store
     rel = status.relationship
@@ -145,19 +154,44 @@ def write_pair(
         whole = item.provider.read_description(target)
         if whole is not None:
             before, after = whole, agenda.splice(whole, data) or whole
-    if not ctx.dry_run:
-        result = item.provider.write_description(
-            target, lambda body: agenda.splice(body, data), digest,
-            attach=doc,  # the block links the pair's doc: a calendar that attaches files adds it
-        )
-        change.status, change.detail = result.status, result.detail
-        if result.status is WriteStatus.UNCHANGED:
-            return None
-        if result.status is not WriteStatus.WRITTEN:
-            return change
-        store.record_write(item.calendar.name, target.ref, digest, now)
-        before, after = result.before or before, result.after or after  # as actually stored
-    change.diff = _diff(before.text, after.text, who(rel), target.start)
+    if ctx.dry_run:
+        change.diff = _diff(before.text, after.text, who(rel), target.start)
+        return change
+    planned = Planned(change, target, lambda body: agenda.splice(body, data), digest, who(rel),
+                      before, after)
+    if isinstance(item.provider, WritesMany):
+        return planned  # written with the calendar's other writes (one pass over an .ics file)
+    result = item.provider.write_description(
+        target, planned.splice, digest,
+        attach=doc,  # the block links the pair's doc: a calendar that attaches files adds it
+    )
+    return finish(ctx, item, planned, result)
+
+
+@dataclass
+class Planned:
+    """A write decided for one relationship, not yet made."""
+
+    change: Change
+    target: Occurrence
+    splice: Splice
+    digest: str
+    pair: str
+    before: Body
+    after: Body
+
+
+def finish(ctx: Step, item: CalendarSurvey, p: Planned, result: WriteResult) -> Change | None:
+    """What a write did, recorded as if it had been made alone."""
+    change = p.change
+    change.status, change.detail = result.status, result.detail
+    if result.status is WriteStatus.UNCHANGED:
+        return None
+    if result.status is not WriteStatus.WRITTEN:
+        return change
+    ctx.store.record_write(item.calendar.name, p.target.ref, p.digest, ctx.now)
+    before, after = result.before or p.before, result.after or p.after  # as actually stored
+    change.diff = _diff(before.text, after.text, p.pair, p.target.start)
     return change
 
 

@@ -19,11 +19,11 @@ from datetime import datetime
 
 from calsync.app.book import Booking, book_pair
 from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, exit_code, survey
-from calsync.app.pair import Change, Step, write_pair
+from calsync.app.pair import Change, Planned, Step, finish, write_pair
 from calsync.app.progress import Progress, silent
 from calsync.app.shown import ShownToday
 from calsync.app.store import StateStore
-from calsync.backends.base import Books, DocBackend, HasDocs, WriteStatus
+from calsync.backends.base import Books, DocBackend, HasDocs, WritesMany, WriteStatus
 from calsync.backends.local.docs import LocalDocs
 from calsync.config import Config
 from calsync.core.cadence import who
@@ -112,6 +112,7 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     _problems(ctx, report, item.fetched.warnings)
     docs = _docs(ctx.config, item)
     books = _booker(ctx, item, report)
+    slots: list[Change | Planned | None] = []  # in the order of the relationships
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
         _warn_once(ctx, item.calendar.name, status, report)
         if status.makeup is not None:
@@ -139,12 +140,15 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
             # the others to be written; the exit code still reports it
             report.failures.append(Failure(item.calendar.name, exc, pair=who(status.relationship)))
             continue
-        if change is not None:
-            if change.status is not WriteStatus.WRITTEN:  # e.g. forbidden: says so once a day
-                change.repeat = not ctx.shown.first(
-                    f"change|{change.calendar}|{change.counterpart}|{change.start.isoformat()}"
-                    f"|{change.status.value}|{change.detail}")
-            report.changes.append(change)
+        slots.append(change)
+    _write_planned(ctx, item, slots, report)
+    for slot in slots:
+        if isinstance(slot, Change):
+            if slot.status is not WriteStatus.WRITTEN:  # e.g. forbidden: says so once a day
+                slot.repeat = not ctx.shown.first(
+                    f"change|{slot.calendar}|{slot.counterpart}|{slot.start.isoformat()}"
+                    f"|{slot.status.value}|{slot.detail}")
+            report.changes.append(slot)
     _problems(ctx, report, getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
 
 
@@ -193,3 +197,25 @@ def _warn_pulse(ctx: _Ctx, calendar: str, status: RelationshipStatus, report: Ru
         report.all_warnings.append(said)
         if ctx.shown.first(f"pulse|{calendar}|{said}"):
             report.warnings.append(said)
+
+
+def _write_planned(
+    ctx: _Ctx, item: CalendarSurvey, slots: list[Change | Planned | None], report: RunReport
+) -> None:
+    """The writes a provider takes together (one pass over an .ics file), each then
+    finished as if written alone; a file that cannot be written fails every pair in it."""
+    planned = [(i, p) for i, p in enumerate(slots) if isinstance(p, Planned)]
+    if not planned:
+        return
+    assert isinstance(item.provider, WritesMany)
+    try:
+        results = item.provider.write_descriptions([(p.target, p.splice) for _, p in planned])
+    except AuthError:
+        raise
+    except CalsyncError as exc:
+        for i, p in planned:
+            report.failures.append(Failure(item.calendar.name, exc, pair=p.pair))
+            slots[i] = None
+        return
+    for (i, p), result in zip(planned, results, strict=True):
+        slots[i] = finish(ctx, item, p, result)

@@ -33,10 +33,13 @@ Splice = Callable[[Body], Body | None]
 
 @dataclass(frozen=True)
 class Window:
-    """The span of time a fetch reads."""
+    """The span of time a fetch reads. ``everything``: every event, not only those that can
+    be a 1on1 (a provider may leave the others out otherwise, and says so in
+    FetchResult.partial)."""
 
     start: datetime
     end: datetime
+    everything: bool = False
 
 
 class WriteStatus(enum.StrEnum):
@@ -289,3 +292,16 @@ class Books(Protocol):
         where the service sends invitations. Raises :class:`~calsync.errors.AuthError` /
         :class:`~calsync.errors.ProviderError` as :meth:`Calendar.fetch` does."""
         ...
+
+
+@runtime_checkable
+class WritesMany(Protocol):
+    """A provider that applies several writes in one go (the .ics file: one pass over its
+    text and one atomic replace instead of one per write, so a first run is linear).
+
+    Results come back in the order of ``items``, each as :meth:`Provider.write_description`
+    would return it. Raises :class:`calsync.errors.CalendarFileError` when the file
+    cannot be written at all (then none of the writes happened).
+    """
+
+    def write_descriptions(self, items: Sequence[tuple[Occurrence, Splice]]) -> list[WriteResult]: ...

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from calsync.backends.caldav.config import SCHEMA as CALDAV
+from calsync.backends.caldav.config import CaldavCalendar
 from calsync.backends.google.config import SCHEMA as GOOGLE
 from calsync.backends.google.config import GoogleCalendar
 from calsync.backends.local.config import SCHEMA as ICS
@@ -25,11 +27,11 @@ if TYPE_CHECKING:
     from calsync.core.model import Owner
     from calsync.core.state import KeyValue
 
-CalendarConfig = IcsCalendar | GoogleCalendar | MicrosoftCalendar
+CalendarConfig = IcsCalendar | GoogleCalendar | MicrosoftCalendar | CaldavCalendar
 """One configured calendar: a tagged union on ``provider``."""
 
 
-C = TypeVar("C", IcsCalendar, GoogleCalendar, MicrosoftCalendar)
+C = TypeVar("C", IcsCalendar, GoogleCalendar, MicrosoftCalendar, CaldavCalendar)
 
 
 def _open_ics(cal: IcsCalendar, owner: Owner, state: KeyValue, now: datetime) -> Provider:
@@ -50,6 +52,12 @@ def _open_microsoft(cal: MicrosoftCalendar, owner: Owner, state: KeyValue, now: 
     return MicrosoftProvider(cal, owner, state, now)
 
 
+def _open_caldav(cal: CaldavCalendar, owner: Owner, state: KeyValue, now: datetime) -> Provider:
+    from calsync.backends.caldav.calendar import CaldavProvider
+
+    return CaldavProvider(cal, owner, state, now)
+
+
 @dataclass(frozen=True)
 class Backend(Generic[C]):
     """A provider's config schema and the factory for its calendar, typed on its own config."""
@@ -62,6 +70,7 @@ BACKENDS: dict[str, Backend[Any]] = {
     "ics": Backend(ICS, _open_ics),
     "google": Backend(GOOGLE, _open_google),
     "microsoft": Backend(MICROSOFT, _open_microsoft),
+    "caldav": Backend(CALDAV, _open_caldav),
 }
 PROVIDERS = tuple(BACKENDS)
 

@@ -37,7 +37,8 @@ def detect(ctx: click.Context, explain: bool, now_text: str | None) -> None:
     from calsync.app import engine, report
 
     config = common.load(ctx)
-    report_ = engine.status(config, common.now(now_text, config), common.store(config))
+    report_ = engine.status(config, common.now(now_text, config), common.store(config),
+                            everything=explain)
     if explain:
         click.echo(report.explain_text(report_))
     else:

@@ -1,4 +1,4 @@
-"""The commands that set calsync up: ``setup google|microsoft`` and ``init``."""
+"""The commands that set calsync up: ``setup google|microsoft|caldav`` and ``init``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,34 @@ def setup_microsoft(
 
     path = ctx.obj or default_config_path()
     click.echo(run_setup(path, client_id, tenant, browser, read_only))
+
+
+@setup.command("caldav")
+@click.argument("url")
+@click.option("--username", required=True, help="The login name on the CalDAV server.")
+@click.option("--calendar", "calendar_name", help="The calendar's name, when URL is not the calendar.")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the password is (mode 0600), or is to be kept.")
+@click.option("--keyring", "use_keyring", is_flag=True, help="Keep the password in the OS keyring.")
+@click.option("--owner", help="Your address (needed when the config does not exist yet).")
+@click.option("--read-only", is_flag=True, help="Detect and warn; never write.")
+@click.pass_context
+@common.friendly
+def setup_caldav(ctx: click.Context, url: str, username: str, calendar_name: str | None,
+                 password_file: Path | None, use_keyring: bool, owner: str | None,
+                 read_only: bool) -> None:
+    """Log in to a CalDAV server (Fastmail, iCloud, Nextcloud...), list its calendars and
+    add one to the config."""
+    from calsync.backends.caldav.setup import Request
+    from calsync.backends.caldav.setup import setup as run_setup
+    from calsync.config import default_config_path
+
+    path = ctx.obj or default_config_path()
+    stored = password_file is not None and password_file.exists() and not use_keyring
+    password = None if stored else click.prompt("CalDAV password (an app password)",
+                                                hide_input=True)
+    req = Request(url, username, calendar_name, password_file, use_keyring, read_only, owner)
+    click.echo(run_setup(path, req, password))
 
 
 @click.command("init")

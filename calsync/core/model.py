@@ -133,6 +133,7 @@ class FetchResult:
 
     occurrences: list[Occurrence] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    partial: bool = False  # events that can never be a 1on1 may have been left out
 
 
 @dataclass

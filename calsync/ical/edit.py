@@ -1,234 +1,217 @@
-"""Write one occurrence's description into a local .ics file, touching nothing else.
+"""Write occurrences' descriptions into a local .ics file, touching nothing else.
 
-The file is edited as text, not re-serialised: only the lines of the one VEVENT that
-changes (or a new RECURRENCE-ID override for one instance of a series, copied from
-the master) differ afterwards, so every other component, line ending and byte stays
-as it was. The write is atomic (a unique temp file + rename) and compare-and-swap: an
-flock on a sidecar file keeps other calsync runs out, and the file's size, mtime, inode
-and bytes are checked again right before the rename; if they changed since our read, we
-read again and splice again (once). Editors that take no lock can still save in the
-instant between that check and the rename: without cooperating writers it cannot be
-closed entirely.
+The file is edited as text, not re-serialised: only the lines of the VEVENTs that
+change (or a new RECURRENCE-ID override for one instance of a series, copied from the
+master) differ afterwards, so every other component, line ending and byte stays as it
+was. All the writes planned for one file are applied in one pass over its text and one
+atomic, compare-and-swap replace (:mod:`calsync.ical.filewrite`): if the file changed
+since our read, we read again and splice again (once).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import stat
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import icalendar
 
 from calsync.backends.base import Splice, WriteResult, WriteStatus
 from calsync.core.model import Body, Occurrence
-from calsync.errors import CalendarFileError
-
-if TYPE_CHECKING:
-    from calsync.backends.local.calendar import IcsProvider
+from calsync.ical.filewrite import locked, read_seen, sweep_temps
+from calsync.ical.filewrite import replace as _replace
+from calsync.ical.normalise import IcsRef
 
 _NOT_COPIED = {"RRULE", "RDATE", "EXDATE", "EXRULE", "DTSTART", "DTEND", "DURATION",
                "RECURRENCE-ID", "DESCRIPTION"}
-
-
-STALE_TEMP = 600  # seconds after which a temp file of ours is a crashed run's leftover
+_UID_LINE = re.compile(r"^UID[;:][^\r\n]*(?:\r?\n[ \t][^\r\n]*)*", re.MULTILINE | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class _Seen:
-    """What the file was when we read it: checked again just before our rename."""
+class Options:
+    """How a calendar may be written: not at all (read_only), how long to wait for another
+    writer's lock, a test seam run on our finished temp file just before the rename, and
+    whose events may be written."""
 
-    data: bytes
-    size: int
-    mtime_ns: int
-    inode: int
+    read_only: bool = False
+    lock_wait: float = 10.0
+    before_replace: Callable[[Path], None] | None = None
+    owner: tuple[str, ...] = ()  # the owner's addresses: only their events are written
 
 
-def write_occurrence(provider: IcsProvider, occ: Occurrence, splice: Splice) -> WriteResult:
-    from calsync.backends.local.calendar import IcsRef
+@dataclass(frozen=True)
+class _Edit:
+    """Replace ``text[begin:end]`` with ``new`` (begin == end: insert)."""
 
-    if provider.read_only:
+    begin: int
+    end: int
+    new: str
+    before: Body
+    after: Body
+
+
+def write_occurrence(occ: Occurrence, splice: Splice, options: Options) -> WriteResult:
+    return write_occurrences([(occ, splice)], options)[0]
+
+
+def write_occurrences(
+    items: Sequence[tuple[Occurrence, Splice]], options: Options
+) -> list[WriteResult]:
+    """Splice each occurrence's description; one pass and one replace per file."""
+    results: list[WriteResult | None] = [None] * len(items)
+    by_file: dict[Path, list[int]] = {}
+    for i, (occ, _) in enumerate(items):
+        refused = _refused(occ, options)
+        if refused is not None:
+            results[i] = refused
+            continue
+        path = Path(IcsRef.loads(occ.ref).file).resolve()  # through a symlink: the file
+        by_file.setdefault(path, []).append(i)
+    for path, indexes in by_file.items():
+        for i, result in zip(indexes, _write_file(path, [items[i] for i in indexes], options),
+                             strict=True):
+            results[i] = result
+    return [r for r in results if r is not None]
+
+
+def read_description(occ: Occurrence) -> Body | None:
+    """The description of ``occ`` as the file holds it now (None if its VEVENT is gone)."""
+    ref = IcsRef.loads(occ.ref)
+    try:
+        text = Path(ref.file).read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None
+    rid = datetime.fromisoformat(ref.recurrence_id) if ref.recurrence_id else None
+    outcome = _edit(text, _index(text), ref.uid, rid, occ, lambda body: None,
+                    "\r\n" if "\r\n" in text else "\n")
+    return outcome.before if isinstance(outcome, WriteResult) else None
+
+
+def _refused(occ: Occurrence, options: Options) -> WriteResult | None:
+    if options.read_only:
         return WriteResult(WriteStatus.FORBIDDEN, detail="calendar is read_only")
     if occ.cancelled:
         return WriteResult(WriteStatus.GONE, detail="the occurrence was removed or cancelled")
     if not occ.writable:
         return WriteResult(WriteStatus.FORBIDDEN, detail="event has no UID")
-    if not occ.owner_organizes(provider.owner.emails):
+    if not occ.owner_organizes(options.owner):
         return WriteResult(WriteStatus.FORBIDDEN, detail=f"organized by {occ.organizer}")
-    ref = IcsRef.loads(occ.ref)
-    path = Path(ref.file).resolve()  # through a symlink: replace the file, not the link
-    rid = datetime.fromisoformat(ref.recurrence_id) if ref.recurrence_id else None
-    with _locked(path, provider.lock_wait) as locked:
-        if not locked:
-            return WriteResult(WriteStatus.CONFLICT,
-                               detail=f"{path} is locked by another writer; try the next run")
-        _sweep_temps(path)
+    return None
+
+
+def _write_file(
+    path: Path, items: list[tuple[Occurrence, Splice]], options: Options
+) -> list[WriteResult]:
+    with locked(path, options.lock_wait) as ok:
+        if not ok:
+            return [WriteResult(WriteStatus.CONFLICT,
+                                detail=f"{path} is locked by another writer; try the next run")
+                    for _ in items]
+        sweep_temps(path)
         for _ in range(2):
-            seen = _read(path)
+            seen = read_seen(path)
             try:
                 text = seen.data.decode("utf-8-sig")
             except UnicodeDecodeError:
-                return WriteResult(
-                    WriteStatus.FORBIDDEN, detail=f"{path} is not UTF-8; calsync leaves it unchanged"
-                )
-            outcome = _edit(text, ref.uid, rid, occ, splice)
-            if isinstance(outcome, WriteResult):
-                return outcome
-            new_text, before, after = outcome
+                return [WriteResult(WriteStatus.FORBIDDEN,
+                                    detail=f"{path} is not UTF-8; calsync leaves it unchanged")
+                        for _ in items]
+            new_text, results = _plan(text, items)
+            if not any(r.status is WriteStatus.WRITTEN for r in results):
+                return results
             if seen.data.startswith(b"\xef\xbb\xbf"):
                 new_text = "\ufeff" + new_text
-            if _replace(path, new_text.encode("utf-8"), seen, provider.before_replace):
-                return WriteResult(WriteStatus.WRITTEN, before=before, after=after)
-        return WriteResult(WriteStatus.CONFLICT, detail=f"{path} kept changing while we wrote")
+            if _replace(path, new_text.encode("utf-8"), seen, options.before_replace):
+                return results
+        return [r if r.status is not WriteStatus.WRITTEN else
+                WriteResult(WriteStatus.CONFLICT, detail=f"{path} kept changing while we wrote")
+                for r in results]
 
 
-def _read(path: Path) -> _Seen:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read()
-            st = os.fstat(fh.fileno())
-    except OSError as exc:
-        raise CalendarFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return _Seen(data, st.st_size, st.st_mtime_ns, st.st_ino)
+def _plan(text: str, items: list[tuple[Occurrence, Splice]]) -> tuple[str, list[WriteResult]]:
+    """Every item's edit applied to ``text`` in one pass; two edits of the same VEVENT
+    (rare) take another round on the edited text."""
+    results: list[WriteResult | None] = [None] * len(items)
+    pending = list(range(len(items)))
+    newline = "\r\n" if "\r\n" in text else "\n"
+    while pending:
+        index = _index(text)
+        edits: list[tuple[_Edit, int]] = []
+        replaced: set[tuple[int, int]] = set()
+        later: list[int] = []
+        for i in pending:
+            occ, splice = items[i]
+            ref = IcsRef.loads(occ.ref)
+            rid = datetime.fromisoformat(ref.recurrence_id) if ref.recurrence_id else None
+            outcome = _edit(text, index, ref.uid, rid, occ, splice, newline)
+            if isinstance(outcome, WriteResult):
+                results[i] = outcome
+            elif (outcome.begin, outcome.end) in replaced:
+                later.append(i)
+            else:
+                if outcome.begin != outcome.end:
+                    replaced.add((outcome.begin, outcome.end))
+                edits.append((outcome, i))
+        text = _apply(text, [e for e, _ in edits])
+        for edit, i in edits:
+            results[i] = WriteResult(WriteStatus.WRITTEN, before=edit.before, after=edit.after)
+        pending = later
+    return text, [r for r in results if r is not None]
 
 
-def _unchanged(path: Path, seen: _Seen) -> bool:
-    """Size, mtime, inode and then the bytes themselves still what we read."""
-    try:
-        st = path.stat()
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (seen.size, seen.mtime_ns, seen.inode):
-            return False
-        return path.read_bytes() == seen.data
-    except OSError:
-        return False
+def _apply(text: str, edits: list[_Edit]) -> str:
+    parts, at = [], 0
+    for edit in sorted(edits, key=lambda e: (e.begin, e.end)):  # stable: inserts keep order
+        parts += [text[at:edit.begin], edit.new]
+        at = edit.end
+    parts.append(text[at:])
+    return "".join(parts)
 
 
-@contextlib.contextmanager
-def _locked(path: Path, wait: float) -> Iterator[bool]:
-    """Hold an flock on a sidecar next to the file while we write.
+def _index(text: str) -> dict[str, list[tuple[int, int]]]:
+    """VEVENT spans by every UID written in them (a quick look; the parse confirms)."""
+    found: dict[str, list[tuple[int, int]]] = {}
+    for begin, end in _vevent_spans(text):
+        for m in _UID_LINE.finditer(text, begin, end):
+            value = _split_value(_unfold(m.group(0)))[1].strip()
+            found.setdefault(value, []).append((begin, end))
+    return found
 
-    Other calsync runs (and any writer taking the same lock) wait for us. Yields False
-    when the lock stayed taken for ``wait`` seconds; where the OS or file system has no
-    flock, yields True without one. The sidecar is removed again when we are done: a
-    waiter that then finds its lock on a removed sidecar starts over on a new one.
+
+def _candidates(text: str, index: dict[str, list[tuple[int, int]]], uid: str) -> list[tuple[int, int]]:
+    spans = index.get(uid)
+    if spans is not None:
+        return spans
+    # a UID written with escapes: the slow scan, as the reader would see it
+    return [(b, e) for b, e in _vevent_spans(text) if uid in _unfold(text[b:e])]
+
+
+def edit_text(
+    text: str, uid: str, rid: datetime | None, occ: Occurrence, splice: Splice
+) -> tuple[str, Body, Body] | WriteResult:
+    """The edit on a text already read: ``(new text, before, after)``, or why not.
+
+    For calendars whose text does not live in a file (a CalDAV resource): the caller
+    stores the new text under its own precondition.
     """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the re-check before the rename is all we have
-        yield True
-        return
-    lock = path.with_name(f".{path.name}.calsync-lock")
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:  # a folder we may not create files in: the write itself says so
-            yield True
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            if time.monotonic() >= deadline:
-                yield False
-                return
-            time.sleep(0.05)
-            continue
-        except OSError:  # ENOLCK and friends (some network file systems): no lock
-            os.close(fd)
-            yield True
-            return
-        if not _same_file(fd, lock):  # the holder before us removed it: take a fresh one
-            os.close(fd)
-            continue
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(OSError):
-                lock.unlink()
-            os.close(fd)  # closing releases the lock
-        return
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        a, b = os.fstat(fd), path.stat()
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _sweep_temps(path: Path) -> None:
-    """Remove temp files a crashed run of ours left beside the file (only old ones)."""
-    now = time.time()
-    prefix = f".{path.name}.calsync-"
-    try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        name = entry.name
-        ours = name.startswith(prefix) and (name.endswith(".tmp") or name == prefix + "tmp")
-        if not ours:
-            continue
-        with contextlib.suppress(OSError):
-            if now - entry.lstat().st_mtime > STALE_TEMP and entry.is_file():
-                entry.unlink()
-
-
-def _replace(
-    path: Path, data: bytes, seen: _Seen, before_replace: Callable[[Path], None] | None
-) -> bool:
-    """Write a unique temp file, then rename it over ``path`` if the file is still as read.
-
-    False (nothing written) when the file changed since ``seen``: the caller re-splices.
-    """
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        raise CalendarFileError(f"{path}: the file is read-only; it was left unchanged")
-    tmp: Path | None = None
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.calsync-", suffix=".tmp",
-                                    dir=path.parent)
-        tmp = Path(name)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        if before_replace is not None:
-            before_replace(tmp)
-        if not _unchanged(path, seen):
-            tmp.unlink()
-            return False
-        os.replace(tmp, path)
-        return True
-    except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-        raise CalendarFileError(
-            f"{path}: cannot write: {exc.strerror or exc}; the file was left unchanged"
-        ) from None
+    newline = "\r\n" if "\r\n" in text else "\n"
+    outcome = _edit(text, _index(text), uid, rid, occ, splice, newline)
+    if isinstance(outcome, WriteResult):
+        return outcome
+    return _apply(text, [outcome]), outcome.before, outcome.after
 
 
 def _edit(
-    text: str, uid: str, rid: datetime | None, occ: Occurrence, splice: Splice
-) -> tuple[str, Body, Body] | WriteResult:
-    newline = "\r\n" if "\r\n" in text else "\n"
+    text: str, index: dict[str, list[tuple[int, int]]], uid: str, rid: datetime | None,
+    occ: Occurrence, splice: Splice, newline: str,
+) -> _Edit | WriteResult:
     master: tuple[int, int, Any] | None = None
     target: tuple[int, int, Any] | None = None
-    for begin, end in _vevent_spans(text):
+    for begin, end in _candidates(text, index, uid):
         chunk = text[begin:end]
-        if uid not in _unfold(chunk):
-            continue
         try:
             comp = icalendar.Event.from_ical(chunk)
             if str(comp.get("UID")) != uid:
@@ -258,13 +241,13 @@ def _edit(
     if target is not None:
         begin, end, _ = target
         chunk = _set_description(text[begin:end], after.text, newline)
-        return text[:begin] + chunk + text[end:], before, after
+        return _Edit(begin, end, chunk, before, after)
     assert master is not None and rid is not None
     begin, end, comp = master
     override = _override(text[begin:end], occ, rid, after.text, newline)
     if not _readable(override, uid):
         return WriteResult(WriteStatus.FORBIDDEN, detail="could not build a valid override")
-    return text[:end] + override + text[end:], before, after
+    return _Edit(end, end, override, before, after)
 
 
 def _readable(chunk: str, uid: str) -> bool:

@@ -13,6 +13,7 @@ import pytest
 from tests.contract.world import World
 from tests.google_fixtures import fake_google  # noqa: F401  (fixtures the adapters ask for)
 from tests.microsoft_fixtures import ms_tls, trust_ca  # noqa: F401
+from tests.radicale_server import radicale_server  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,21 @@ def _microsoft(request: pytest.FixtureRequest, tmp: Path) -> World:
     return microsoft_world(request, tmp)
 
 
+def _caldav(request: pytest.FixtureRequest, tmp: Path) -> World:
+    from tests.contract.world_caldav import CaldavWorld
+
+    world = CaldavWorld(request.getfixturevalue("radicale_server"), tmp)
+    request.addfinalizer(world.close)
+    return world
+
+
 BACKENDS: dict[str, Backend] = {
     "memory": Backend(_memory, attaches=True),
     # an .ics file's precondition is its bytes (always there); Markdown files share nothing
     "local": Backend(_local, etags=False, shares=False),
     "google": Backend(_google, attaches=True),  # Drive attachments
     "microsoft": Backend(_microsoft),
+    "caldav": Backend(_caldav, shares=False),  # a real Radicale; docs are Markdown files
 }
 
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from calsync.backends.base import DocRef
-from calsync.backends.local.calendar import IcsProvider, IcsRef
+from calsync.backends.local.calendar import IcsProvider
 from calsync.backends.local.config import IcsCalendar
 from calsync.backends.local.docs import LocalDocs
 from calsync.core.model import Owner
+from calsync.ical.normalise import IcsRef
 from tests.contract import world as w
 
 
@@ -75,8 +76,10 @@ class LocalWorld:
         return LocalDocs(self.folder)
 
     def stored(self, ref: str) -> str:
-        return next(o.description.text for o in self.calendar().fetch(w.WINDOW).occurrences
-                    if o.ref == ref)
+        """What the file holds (a cached read keeps only the parts calsync reads)."""
+        fresh = IcsProvider(IcsCalendar(name="local", path=self.path), Owner((w.ME,), "Europe/Berlin"),
+                            cache=False)
+        return next(o.description.text for o in fresh.fetch(w.WINDOW).occurrences if o.ref == ref)
 
     def version(self, ref: str) -> object:
         return self.path.read_bytes()

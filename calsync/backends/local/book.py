@@ -1,7 +1,7 @@
 """Book a make-up 1on1 into a local .ics file: one new VEVENT, nothing else touched.
 
-The same write discipline as :mod:`calsync.ical.edit` (its flock, re-check and atomic
-replace): the VEVENT goes in as text just before the file's last ``END:VCALENDAR``, so
+The same write discipline as :mod:`calsync.ical.edit` (:mod:`calsync.ical.filewrite`: its flock,
+re-check and atomic replace): the VEVENT goes in as text just before the file's last ``END:VCALENDAR``, so
 every other byte stays. Its UID is derived from ``BookRequest.event_id``; when the file
 already holds that UID, nothing is written (``ALREADY``). A folder calendar gets a new
 file of its own, created exclusively.
@@ -18,7 +18,7 @@ import icalendar
 
 from calsync.backends.base import BookRequest, BookResult, BookStatus
 from calsync.errors import CalendarFileError
-from calsync.ical.edit import _locked, _read, _replace, _sweep_temps, _unfold
+from calsync.ical.filewrite import locked, read_seen, replace, sweep_temps
 
 
 def uid_of(request: BookRequest) -> str:
@@ -54,17 +54,17 @@ def book_ics(where: Path, read_only: bool, request: BookRequest, *, lock_wait: f
     if where.is_dir():
         return _new_file(where / f"calsync-{request.event_id}.ics", request, uid)
     path = where.resolve()  # through a symlink: replace the file, not the link
-    with _locked(path, lock_wait) as locked:
-        if not locked:
+    with locked(path, lock_wait) as ok:
+        if not ok:
             raise CalendarFileError(f"{path} is locked by another writer; booking on the next run")
-        _sweep_temps(path)
+        sweep_temps(path)
         for _ in range(2):
-            seen = _read(path)
+            seen = read_seen(path)
             try:
                 text = seen.data.decode("utf-8-sig")
             except UnicodeDecodeError:
                 return BookResult(BookStatus.FORBIDDEN, detail=f"{path} is not UTF-8")
-            if f"UID:{uid}" in _unfold(text):
+            if f"UID:{uid}" in text.replace("\r\n ", "").replace("\n ", "").replace("\n\t", ""):
                 return BookResult(BookStatus.ALREADY, ref=uid)
             at = text.rfind("END:VCALENDAR")
             if at < 0:
@@ -73,7 +73,7 @@ def book_ics(where: Path, read_only: bool, request: BookRequest, *, lock_wait: f
             head = text[:at] if not text[:at] or text[:at].endswith("\n") else text[:at] + newline
             new = head + vevent(request, newline) + text[at:]
             data = ("\ufeff" if seen.data.startswith(b"\xef\xbb\xbf") else "") + new
-            if _replace(path, data.encode("utf-8"), seen, before_replace):
+            if replace(path, data.encode("utf-8"), seen, before_replace):
                 return BookResult(BookStatus.BOOKED, ref=uid)
     raise CalendarFileError(f"{path} kept changing while calsync booked; booking on the next run")
 
