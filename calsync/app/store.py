@@ -143,13 +143,60 @@ def probe(path: Path) -> tuple[str, str] | None:
     return None
 
 
-class Store:
+class Phases:
+    """One transaction per run phase, for both stores: blocks nest (an inner one joins the
+    outer one), and a checkpoint commits what is written so far without ending the phase.
+    A store gives the three statements; the bookkeeping is the same."""
+
+    _depth = 0  # open transaction() blocks; only the outermost one talks to the database
+    _keep = True  # the outermost block commits (False: a dry run's rollback)
+
+    def _sql(self, statement: str) -> None:
+        raise NotImplementedError
+
+    def _abort(self) -> None:
+        """Roll back after an exception (a lost connection may have rolled back already)."""
+        self._sql("ROLLBACK")
+
+    def _open(self) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def transaction(self, rollback: bool = False) -> Iterator[None]:
+        """One transaction around a block: committed at the end (or rolled back when
+        ``rollback``, as a dry run wants), rolled back on an exception. A block inside
+        another joins the outer one (a phase inside a dry run is rolled back with it)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._sql("BEGIN")
+        self._depth, self._keep = 1, not rollback
+        try:
+            yield
+        except BaseException:
+            self._abort()
+            raise
+        finally:
+            self._depth = 0
+        self._sql("ROLLBACK" if rollback else "COMMIT")
+
+    def checkpoint(self) -> None:
+        """Make everything written so far durable, inside a transaction too (which goes
+        on); nothing to do outside one, or in one that will be rolled back."""
+        if self._depth and self._keep and self._open():
+            self._sql("COMMIT")
+            self._sql("BEGIN")
+
+
+class Store(Phases):
     """The state in one SQLite file, private to the user (see the module docstring)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._depth = 0  # open transaction() blocks; only the outermost one talks to SQLite
-        self._keep = True  # the outermost block commits (False: a dry run's rollback)
         try:
             private_files(path)
             old_mask = os.umask(0o077)  # journal files SQLite creates are ours alone too
@@ -167,39 +214,15 @@ class Store:
         """Close the database."""
         self.db.close()
 
-    @contextlib.contextmanager
-    def transaction(self, rollback: bool = False) -> Iterator[None]:
-        """One transaction around a block: committed at the end (or rolled back when
-        ``rollback``, as a dry run wants), rolled back on an exception. A block inside
-        another joins the outer one (a phase inside a dry run is rolled back with it)."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self.db.execute("BEGIN")
-        self._depth, self._keep = 1, not rollback
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        finally:
-            self._depth = 0
-        self.db.execute("ROLLBACK" if rollback else "COMMIT")
+    def _sql(self, statement: str) -> None:
+        self.db.execute(statement)
+
+    def _open(self) -> bool:
+        return self.db.in_transaction
 
     def lock(self) -> AbstractContextManager[None]:
         """The file lock beside the database: runs on this machine exclude each other."""
         return run_lock(self.path.parent / "run.lock")
-
-    def checkpoint(self) -> None:
-        """Make everything written so far durable, inside a transaction too (which goes
-        on); nothing to do outside one, or in one that will be rolled back."""
-        if self._depth and self._keep and self.db.in_transaction:
-            self.db.execute("COMMIT")
-            self.db.execute("BEGIN")
 
     # -- namespaced key-values (calsync.core.state.KeyValue) -----------------------------------
 

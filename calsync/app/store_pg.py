@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from calsync.app.store import ActionItemRow
+from calsync.app.store import ActionItemRow, Phases
 from calsync.errors import ConfigError, LockedError, ProviderError
 
 _SCHEMA: tuple[LiteralString, ...] = (
@@ -60,14 +60,12 @@ def lock_key(scope: str) -> int:
     return int.from_bytes(hashlib.sha256(b"calsync-run:" + scope.encode()).digest()[:8], "big") >> 1
 
 
-class PgStore:
+class PgStore(Phases):
     """A :class:`calsync.app.store.StateStore` in PostgreSQL, for one owner (``scope``)."""
 
     def __init__(self, url: str, scope: str, connect_timeout: int = 10) -> None:
         self.url, self.shown, self.scope = url, redact(url), scope.lower()
         self._secrets = _secrets(url)
-        self._depth = 0  # open transaction() blocks; only the outermost one talks to the server
-        self._keep = True  # the outermost block commits (False: a dry run's rollback)
         try:
             given = psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.Error as exc:
@@ -111,34 +109,12 @@ class PgStore:
             cur = self.db.execute(sql, params)
             return cur.fetchall() if cur.description else []
 
-    @contextmanager
-    def transaction(self, rollback: bool = False) -> Iterator[None]:
-        """As :meth:`calsync.app.store.Store.transaction`: committed at the end (rolled back
-        when ``rollback``), rolled back on an exception; an inner block joins the outer one."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self._rows("BEGIN", ())
-        self._depth, self._keep = 1, not rollback
-        try:
-            yield
-        except BaseException:
-            with suppress(psycopg.Error):
-                self.db.execute("ROLLBACK")
-            raise
-        finally:
-            self._depth = 0
-        self._rows("ROLLBACK" if rollback else "COMMIT", ())
+    def _sql(self, statement: str) -> None:
+        self._rows(statement, ())  # type: ignore[arg-type]
 
-    def checkpoint(self) -> None:
-        """Make what was written so far durable inside a transaction, which goes on."""
-        if self._depth and self._keep:
-            self._rows("COMMIT", ())
-            self._rows("BEGIN", ())
+    def _abort(self) -> None:
+        with suppress(psycopg.Error):  # a lost connection has rolled back already
+            self.db.execute("ROLLBACK")
 
     @contextmanager
     def lock(self) -> Iterator[None]:

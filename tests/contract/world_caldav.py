@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from calsync.backends.base import DocRef
 from calsync.backends.caldav.calendar import CaldavProvider
 from calsync.backends.caldav.config import CaldavCalendar
 from calsync.backends.local.calendar import IcsProvider
@@ -18,14 +17,14 @@ from calsync.core.model import Owner
 from calsync.core.state import MemoryState
 from calsync.ical.normalise import IcsRef
 from tests.contract import world as w
-from tests.contract.world_local import calendar_text
+from tests.contract.world_local import MarkdownDocsWorld, calendar_text
 from tests.radicale_server import PASSWORD, USER, Proxy, Radicale, split_by_uid
 
 OWNER = Owner((w.ME,), "Europe/Berlin")
 
 
 @dataclass
-class CaldavWorld:
+class CaldavWorld(MarkdownDocsWorld):
     radicale: Radicale
     tmp: Path
     name: str = "caldav"
@@ -83,17 +82,3 @@ class CaldavWorld:
 
     def attached(self, ref: str) -> list[str]:
         raise AssertionError("a CalDAV event attaches nothing here")
-
-    def doc_count(self) -> int:
-        return len(list(self.folder.glob("*.md")))
-
-    def shared_with(self, doc: DocRef) -> list[str]:
-        raise AssertionError("a folder of Markdown files shares nothing itself")
-
-    def doc_text(self, doc: DocRef) -> str:
-        return Path(doc.id).read_text(encoding="utf-8")
-
-    def human_types(self, doc: DocRef, line: str) -> None:
-        path = Path(doc.id)
-        path.write_text(path.read_text(encoding="utf-8").rstrip("\n") + f"\n\n{line}\n",
-                        encoding="utf-8")

@@ -57,8 +57,28 @@ def calendar_text(edits: dict[int | str, str]) -> str:
     return "\r\n".join([*lines, "END:VCALENDAR", ""])
 
 
+class MarkdownDocsWorld:
+    """The docs half of a world whose docs are Markdown files in ``self.folder``."""
+
+    folder: Path
+
+    def doc_count(self) -> int:
+        return len(list(self.folder.glob("*.md")))
+
+    def shared_with(self, doc: DocRef) -> list[str]:
+        raise AssertionError("a folder of Markdown files shares nothing itself")
+
+    def doc_text(self, doc: DocRef) -> str:
+        return Path(doc.id).read_text(encoding="utf-8")
+
+    def human_types(self, doc: DocRef, line: str) -> None:
+        path = Path(doc.id)
+        path.write_text(path.read_text(encoding="utf-8").rstrip("\n") + f"\n\n{line}\n",
+                        encoding="utf-8")
+
+
 @dataclass
-class LocalWorld:
+class LocalWorld(MarkdownDocsWorld):
     tmp: Path
     name: str = "local"
     edits: dict[int | str, str] = field(default_factory=dict)
@@ -99,17 +119,3 @@ class LocalWorld:
 
     def attached(self, ref: str) -> list[str]:
         raise AssertionError("an .ics file attaches nothing")
-
-    def doc_count(self) -> int:
-        return len(list(self.folder.glob("*.md")))
-
-    def shared_with(self, doc: DocRef) -> list[str]:
-        raise AssertionError("a folder of Markdown files shares nothing itself")
-
-    def doc_text(self, doc: DocRef) -> str:
-        return Path(doc.id).read_text(encoding="utf-8")
-
-    def human_types(self, doc: DocRef, line: str) -> None:
-        path = Path(doc.id)
-        path.write_text(path.read_text(encoding="utf-8").rstrip("\n") + f"\n\n{line}\n",
-                        encoding="utf-8")
