@@ -46,6 +46,7 @@ class Rescue:
     """When a skipped 1on1 earns proposed make-up slots (``[rescue]``)."""
 
     within_days: int = 5  # a skipped 1on1 with nothing planned this soon gets make-up slots
+    book: bool = False  # `run` books the first slot as a one-off event (calsync.app.book)
 
 
 @dataclass(frozen=True)
@@ -223,8 +224,9 @@ def _agenda(r: Reader, t: Mapping[str, Any]) -> Agenda:
 
 def _rescue(r: Reader, t: Mapping[str, Any]) -> Rescue:
     p = "rescue."
-    r.known(t, p, {"rescue_within_days"})
-    return Rescue(within_days=r.positive(t, "rescue_within_days", p, int, 5))
+    r.known(t, p, {"rescue_within_days", "book"})
+    return Rescue(within_days=r.positive(t, "rescue_within_days", p, int, 5),
+                  book=r.get(t, "book", p, bool, False))
 
 
 def _pulse(r: Reader, t: Mapping[str, Any]) -> Pulse:

@@ -233,6 +233,12 @@ def run_json(report: RunReport) -> str:
              **(_makeup_json(p.makeup) or {})}
             for p in report.makeups
         ],
+        "booked": [
+            {"calendar": b.calendar, "counterpart": b.counterpart, "name": b.name,
+             "start": b.start.isoformat(), "end": b.end.isoformat(),
+             "skipped": b.skipped.isoformat(), "status": b.status}
+            for b in report.booked
+        ],
     }
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
@@ -256,6 +262,12 @@ def run_text(report: RunReport, quiet: bool) -> tuple[str, str]:
     if not quiet:
         out += [makeup_text(p.name or p.counterpart, p.makeup, report.generated_at)
                 for p in report.new_makeups]
+        out += [f"{'found already booked' if b.status == 'already' else b.status} make-up 1on1: "
+                f"{b.name or b.counterpart}, "
+                f"{b.start.strftime('%a %Y-%m-%d %H:%M')}-{b.end.strftime('%H:%M')} ({b.calendar})"
+                for b in report.booked if not b.status.startswith("not")]
+    err += [f"warning: make-up 1on1 for {b.name or b.counterpart} {b.status}"
+            for b in report.booked if b.status.startswith("not")]
     err += [f"warning: {w}" for w in report.warnings]
     err += [f"warning: {p}" for p in report.new_problems]
     err += [f"calsync: {f}" for f in report.failures]

@@ -17,16 +17,17 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from calsync.app.book import Booking, book_pair
 from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, exit_code, survey
 from calsync.app.pair import Change, Planned, Step, finish, write_pair
 from calsync.app.progress import Progress, silent
 from calsync.app.shown import ShownToday
 from calsync.app.store import StateStore
-from calsync.backends.base import DocBackend, HasDocs, WritesMany, WriteStatus
+from calsync.backends.base import Books, DocBackend, HasDocs, WritesMany, WriteStatus
 from calsync.backends.local.docs import LocalDocs
 from calsync.config import Config
 from calsync.core.cadence import who
-from calsync.errors import AuthError, CalsyncError
+from calsync.errors import AuthError, CalsyncError, ConfigError
 from calsync.paths import data_dir
 
 __all__ = ["Change", "Proposal", "RunReport", "run"]
@@ -46,6 +47,7 @@ class RunReport:
     failures: list[Failure] = field(default_factory=list)
     makeups: list[Proposal] = field(default_factory=list)  # every current one: for JSON
     new_makeups: list[Proposal] = field(default_factory=list)  # not yet shown today: for text
+    booked: list[Booking] = field(default_factory=list)  # make-ups booked ([rescue] book)
 
     def exit_code(self) -> int:
         """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
@@ -109,6 +111,7 @@ def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
 def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     _problems(ctx, report, item.fetched.warnings)
     docs = _docs(ctx.config, item)
+    books = _booker(ctx, item, report)
     slots: list[Change | Planned | None] = []  # in the order of the relationships
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
         _warn_once(ctx, item.calendar.name, status, report)
@@ -125,6 +128,10 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
         try:
             change = write_pair(ctx, item, status, docs,
                                 lambda problems: _problems(ctx, report, problems))
+            if books is not None:
+                booked = book_pair(ctx, item.calendar.name, books, status, docs)
+                if booked is not None:
+                    report.booked.append(booked)
             _warn_pulse(ctx, item.calendar.name, status, report)
         except AuthError:
             raise  # the login is gone: every other pair would fail the same way
@@ -143,6 +150,19 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
                     f"|{slot.status.value}|{slot.detail}")
             report.changes.append(slot)
     _problems(ctx, report, getattr(docs, "warnings", []))  # e.g. a doc that could not be shared
+
+
+def _booker(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> Books | None:
+    """The calendar's booking verb when ``[rescue] book`` is on and it may write; a
+    calendar that cannot book is one config error, its agendas are written all the same."""
+    if not ctx.config.rescue.book or item.calendar.read_only:
+        return None
+    if not isinstance(item.provider, Books):
+        report.failures.append(Failure(item.calendar.name, ConfigError(
+            f"{ctx.config.path}: [rescue] book = true, but calendar {item.calendar.name!r} "
+            f"({item.provider.kind}) cannot book make-up meetings; set book = false")))
+        return None
+    return item.provider
 
 
 def _problems(ctx: _Ctx, report: RunReport, problems: list[str]) -> None:

@@ -247,6 +247,53 @@ class FreeBusy(Protocol):
         ...
 
 
+# -- booking ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BookRequest:
+    """A one-off make-up 1on1 to create (``[rescue] book = true``).
+
+    ``event_id`` is derived from the pair and the skipped meeting alone, so a retry, a
+    second run or a run after a crash asks for the very same event and the service (or
+    the file) can say it already exists.
+    """
+
+    event_id: str  # base32hex, lower case: a Google event id; the .ics UID and Graph key derive from it
+    start: datetime
+    end: datetime
+    title: str
+    description: str  # plain text: the agenda block and the doc link
+    organizer: str  # the owner's address
+    counterpart: str
+    counterpart_name: str | None
+    html_description: str = ""  # the same block as HTML, for a service that stores HTML (Outlook)
+
+
+class BookStatus(enum.StrEnum):
+    BOOKED = "booked"
+    ALREADY = "already"  # an event with this id exists: booked before (a retry or a crash)
+    FORBIDDEN = "forbidden"  # read-only calendar or the service refused
+
+
+@dataclass(frozen=True)
+class BookResult:
+    status: BookStatus
+    ref: str = ""  # the provider's handle for the event, when known
+    detail: str = ""
+
+
+@runtime_checkable
+class Books(Protocol):
+    """A calendar that can create a one-off event with the owner as organizer."""
+
+    def book(self, request: BookRequest) -> BookResult:
+        """Create the event once: ``ALREADY`` (nothing written) when ``request.event_id``
+        was booked before, ``FORBIDDEN`` on a read-only calendar. Invites the counterpart
+        where the service sends invitations. Raises :class:`~calsync.errors.AuthError` /
+        :class:`~calsync.errors.ProviderError` as :meth:`Calendar.fetch` does."""
+        ...
+
+
 @runtime_checkable
 class WritesMany(Protocol):
     """A provider that applies several writes in one go (the .ics file: one pass over its

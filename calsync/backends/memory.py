@@ -13,6 +13,9 @@ import itertools
 from collections.abc import Collection
 
 from calsync.backends.base import (
+    BookRequest,
+    BookResult,
+    BookStatus,
     DocRef,
     DocRequest,
     Splice,
@@ -21,7 +24,7 @@ from calsync.backends.base import (
     WriteStatus,
 )
 from calsync.core.agenda import DOC_LOG_ANCHOR
-from calsync.core.model import Body, FetchResult, Occurrence, Status
+from calsync.core.model import Attendee, Body, FetchResult, Occurrence, Response, Status
 from calsync.errors import ForbiddenError, ProviderError
 
 
@@ -153,6 +156,22 @@ class MemoryCalendar:
             return WriteResult(WriteStatus.WRITTEN, before=before, after=after)
         return WriteResult(WriteStatus.CONFLICT, before=first,
                            detail="the event changed while calsync was writing, twice; left alone")
+
+    def book(self, request: BookRequest) -> BookResult:
+        """A one-off event keyed by ``request.event_id``; the second ask finds it."""
+        if self.read_only:
+            return BookResult(BookStatus.FORBIDDEN, detail=f"{self.name} is read_only")
+        if request.event_id in self.events:
+            return BookResult(BookStatus.ALREADY, ref=request.event_id)
+        self.put(Occurrence(
+            provider=self.kind, calendar=self.name, ref=request.event_id, uid=request.event_id,
+            start=request.start, end=request.end, title=request.title,
+            organizer=request.organizer, organizer_is_self=True,
+            attendees=(Attendee(request.counterpart.lower(), request.counterpart_name,
+                                response=Response.NEEDS_ACTION),),
+            description=Body(request.description)))
+        self.writes.append(request.event_id)
+        return BookResult(BookStatus.BOOKED, ref=request.event_id)
 
     def docs(self) -> MemoryDocs:
         """The calendar's in-memory docs."""

@@ -823,6 +823,9 @@ class _Handler(BaseHTTPRequestHandler):
             if event_id is not None and req.method == "PATCH":
                 self._need(grant, WRITE_SCOPES)
                 return self._patch(cal, event_id, req)
+            if event_id is None and req.method == "POST":
+                self._need(grant, WRITE_SCOPES)
+                return self._insert(cal, req)
             raise ApiError(405, "methodNotAllowed", "Method not allowed")
         if p.startswith("/drive/v3/"):
             self._need(grant, DRIVE_SCOPES)
@@ -970,6 +973,34 @@ class _Handler(BaseHTTPRequestHandler):
             if ev.get("recurringEventId"):
                 ev["_exception"] = True
             fake._bump(ev)
+            out = fake.serve_event(ev, cal)
+        self._send(200, out, {"ETag": ev["etag"]})
+
+    def _insert(self, cal: str, req: Req) -> None:
+        """events.insert: a client-chosen ``id`` is base32hex (0-9, a-v), 5-1024 characters;
+        an id used before, even by a deleted event, is 409 duplicate."""
+        fake = self.fake
+        body = req.body if isinstance(req.body, dict) else {}
+        errs = schema_errors(body, {"$ref": "Event"})
+        if errs:
+            raise ApiError(400, "invalid", "; ".join(errs))
+        for key in ("start", "end"):
+            if not (body.get(key) or {}).get("dateTime") and not (body.get(key) or {}).get("date"):
+                raise ApiError(400, "required", f"Missing {key} time.")
+        with fake.lock:
+            event_id = body.get("id") or f"ins{next(fake._ids)}"
+            if not re.fullmatch(r"[0-9a-v]{5,1024}", event_id):
+                raise ApiError(400, "invalid", "Invalid resource id value.")
+            if event_id in fake.events:
+                raise ApiError(409, "duplicate", "The requested identifier already exists.")
+            owner = fake.calendars[cal]["owner"]
+            ev = {k: copy.deepcopy(v) for k, v in body.items()
+                  if k not in ("etag", "kind", "created", "updated", "organizer", "creator")}
+            ev["id"] = event_id
+            ev["organizer"] = {"email": owner, "self": True}
+            ev["creator"] = {"email": owner, "self": True}
+            ev["_send_updates"] = (req.query.get("sendUpdates") or ["false"])[0]
+            ev = fake.put(ev, [cal])
             out = fake.serve_event(ev, cal)
         self._send(200, out, {"ETag": ev["etag"]})
 

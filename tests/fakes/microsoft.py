@@ -217,6 +217,8 @@ class FakeMicrosoft:
         self.lock = threading.RLock()
         self.log: list[Logged] = []
         self.faults: list[Fault] = []
+        self.transactions: dict[str, str] = {}  # POST events transactionId -> event id
+        self.created = 0  # events created through POST events
         # the fault matrix's hook: called with (request index in ``log``, method, path), it
         # returns None, a status to answer instead ("revoke": revoke every login, then 401
         # or invalid_grant), "reset" (carry the request out, then close the connection
@@ -863,11 +865,44 @@ class FakeMicrosoft:
                 return h.send_json(200, out)
             if method == "PATCH":
                 return self._patch(h, ident, body, tz_name)
+        if method == "POST" and (p == "/me/events" or re.fullmatch(r"/me/calendars/[^/]+/events", p)):
+            return self._create(h, body, tz_name)
         if method == "POST" and p == "/me/calendar/getSchedule":
             return self._get_schedule(h, body, tz_name, self.token_scopes.get(token, ""))
         if p.startswith("/me/drive"):
             return self._drive(h, method, p, q, body)
         h.send_json(400, {"error": {"code": "BadRequest", "message": f"fake: no route {p}"}})
+
+    # -- create (POST events) -------------------------------------------------------------
+
+    def _create(self, h: _Handler, body: bytes, tz_name: str) -> None:
+        """``POST /me/events``: 201 with the new event. A ``transactionId`` seen before
+        (a client retrying a create whose answer it lost) creates nothing and answers with
+        the event it created the first time."""
+        try:
+            ev = json.loads(body or b"{}")
+            start, end = _graph_dt(ev["start"]), _graph_dt(ev["end"])
+        except (ValueError, KeyError, TypeError):
+            return h.send_json(400, {"error": {"code": "ErrorInvalidRequest",
+                                               "message": "start and end are required"}})
+        with self.lock:
+            tx = ev.get("transactionId")
+            ident = self.transactions.get(tx) if tx else None
+            if ident is None or ident not in self.events:
+                b = ev.get("body") or {}
+                content = b.get("content", "")
+                if str(b.get("contentType", "html")).lower() == "text":
+                    content = text_to_html(content)
+                atts = [_att(a["emailAddress"]["address"].lower(), "none", a.get("type", "required"),
+                             a["emailAddress"].get("name")) for a in ev.get("attendees") or []]
+                ident = self.add_event(ev.get("subject", ""), start, end, atts, body=content,
+                                       tz=(ev["start"].get("timeZone") or "UTC"))
+                self.events[ident]["transactionId"] = tx
+                self.created += 1
+                if tx:
+                    self.transactions[tx] = ident
+            out = self.render(self.events[ident], tz_name)
+        h.send_json(201, out)
 
     # -- free/busy (calendar: getSchedule) ------------------------------------------------
 

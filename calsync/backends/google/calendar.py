@@ -26,7 +26,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from calsync.backends.base import DocRef, Interval, Splice, Window, WriteResult, WriteStatus
+from calsync.backends.base import (
+    BookRequest,
+    BookResult,
+    DocRef,
+    Interval,
+    Splice,
+    Window,
+    WriteResult,
+    WriteStatus,
+)
 from calsync.backends.google import freebusy
 from calsync.backends.google.auth import FREEBUSY_SCOPES, Login, TokenFileLogin
 from calsync.backends.google.cache import EventCache
@@ -287,6 +296,14 @@ class GoogleProvider:
                 WriteStatus.WRITTEN, before=before, after=Body(new_text, looks_like_html(new_text))
             )
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def book(self, request: BookRequest) -> BookResult:
+        """A one-off make-up 1on1 (:mod:`calsync.backends.google.book`)."""
+        from calsync.backends.google.book import book_google
+
+        self.requests += 1
+        return book_google(self._api(), self.session, self.cal, self.owner.timezone or "UTC",
+                           request, self._error)
 
     def _attachments(self, event: dict[str, Any], doc: DocRef | None) -> list[dict[str, Any]] | None:
         """The event's attachments plus the pair's doc the app named, or None to leave them."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from calsync.backends.base import DocRef, Splice, Window, WriteResult
+from calsync.backends.base import BookRequest, BookResult, DocRef, Splice, Window, WriteResult
 from calsync.backends.local.cache import Cache, Key, overlaps, padded
 from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import Body, FetchResult, Occurrence, Owner
@@ -160,6 +160,12 @@ class IcsProvider:
         from calsync.ical.edit import read_description
 
         return read_description(occurrence)
+
+    def book(self, request: BookRequest) -> BookResult:
+        from calsync.backends.local.book import book_ics
+
+        return book_ics(self.path, self.read_only, request, lock_wait=self.lock_wait,
+                        before_replace=self.before_replace)
 
     def close(self) -> None:
         pass

@@ -21,7 +21,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from calsync.backends.base import DocRef, Interval, Splice, Window, WriteResult, WriteStatus
+from calsync.backends.base import (
+    BookRequest,
+    BookResult,
+    DocRef,
+    Interval,
+    Splice,
+    Window,
+    WriteResult,
+    WriteStatus,
+)
 from calsync.backends.microsoft.auth import TokenSource
 from calsync.backends.microsoft.docs import OneDriveDocs
 from calsync.backends.microsoft.graph import Graph, quote_id
@@ -249,6 +258,15 @@ class MicrosoftProvider:
             return WriteResult(WriteStatus.WRITTEN, before=before, after=after,
                                detail=self._after_write(occurrence.ref, tag, event, resp))
         return WriteResult(WriteStatus.CONFLICT, before=first_before)  # pragma: no cover
+
+    def book(self, request: BookRequest) -> BookResult:
+        """A one-off make-up 1on1 (:mod:`calsync.backends.microsoft.book`)."""
+        from calsync.backends.microsoft.book import book_graph
+
+        if self.cal.read_only:  # refused before the calendar's path is looked up
+            return book_graph(self.graph, "", True, "UTC", request)
+        return book_graph(self.graph, self.sync.calendar_path(), False,
+                          self.owner.timezone or "UTC", request)
 
     def _after_write(self, ref: str, tag: str, event: dict[str, Any], resp: Any) -> str:
         """Remember what Exchange stored; a warning when the Teams join link changed."""
