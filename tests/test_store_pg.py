@@ -321,3 +321,23 @@ def test_psycopg_is_imported_only_for_a_state_url(example: Path, pg_url: str,
 
     assert not imported(example)
     assert imported(with_state(example, pg_url))
+
+
+def test_doctor_checks_the_postgresql_state_not_a_sqlite_file(example: Path, pg_url: str) -> None:
+    with_state(example, pg_url)
+    ok = cli("--config", example, "doctor")
+    line = next(x for x in ok.stdout.splitlines() if "state database" in x)
+    assert line == f"✓ state database: {redact(pg_url)} is reachable; no run in progress"
+    assert "run lock" not in ok.stdout and "state.sqlite3" not in ok.stdout
+    holder = PgStore(pg_url, scope="mia@example.com")
+    with holder.lock():  # a run in progress elsewhere is no failure, but doctor says so
+        busy = next(x for x in cli("--config", example, "doctor").stdout.splitlines()
+                    if "state database" in x)
+    holder.close()
+    assert busy.startswith("✓ state database: reachable; another calsync run (")
+    down = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{free_port()}/calsync"
+    example.write_text(example.read_text().replace(pg_url, down))
+    bad = cli("--config", example, "doctor")
+    line = next(x for x in bad.stdout.splitlines() if "state database" in x)
+    assert line.startswith(f"✗ state database: {redact(down)}: cannot open calsync state: ")
+    assert bad.exit_code == 4 and PASSWORD not in bad.output

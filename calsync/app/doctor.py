@@ -66,8 +66,11 @@ def diagnose(config_path: Path, clock: Clock = utcnow) -> list[Check]:
         for cal in config.calendars:
             checks.extend(calendar_checks(cal, clock))
     home = data_dir()
-    checks.append(state_check(home / "state.sqlite3"))
-    checks.append(lock_check(home / "run.lock", clock))
+    if config is not None and config.state_url is not None:
+        checks.append(shared_state_check(config))
+    else:
+        checks.append(state_check(home / "state.sqlite3"))
+        checks.append(lock_check(home / "run.lock", clock))
     checks.append(timer_check())
     return checks
 
@@ -134,6 +137,34 @@ def state_check(path: Path) -> Check:
         return Check(name, False, f"{path} is not a calsync database ({exc})",
                      f"move it aside (`mv {path} {path}.broken`); the next run starts afresh")
     return Check(name, True, f"{path} is writable")
+
+
+def shared_state_check(config: Config) -> Check:
+    """A ``state_url`` database can be opened (schema included) and whether a run holds
+    this owner's lock there now; the password is never shown."""
+    from calsync.app.stores import open_store
+    from calsync.errors import CalsyncError, LockedError
+
+    name = "state database"
+    try:
+        store = open_store(config)
+    except CalsyncError as exc:
+        return Check(name, False, str(exc),
+                     "check state_url, the password in ~/.pgpass, and that the server is up",
+                     exc.exit_code)
+    try:
+        with store.lock():
+            pass
+    except LockedError as exc:
+        return Check(name, True, f"reachable; {exc}".replace("; this run exits without writing", ""))
+    except CalsyncError as exc:
+        return Check(name, False, str(exc), "check that the server is up", exc.exit_code)
+    finally:
+        store.close()
+    from calsync.app.store_pg import redact
+
+    assert config.state_url is not None
+    return Check(name, True, f"{redact(config.state_url)} is reachable; no run in progress")
 
 
 def lock_check(path: Path, clock: Clock) -> Check:
