@@ -12,13 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import calsync.core.agenda as agenda
 from calsync.app.engine import RelationshipStatus, pulse_key
-from calsync.app.pair import Step
-from calsync.backends.base import BookRequest, Books, BookStatus, DocBackend, DocRequest
-from calsync.config import Config
+from calsync.app.pair import Step, agenda_input, pair_doc, still_open
+from calsync.backends.base import BookRequest, Books, BookStatus, DocBackend
 from calsync.core.model import Relationship
 
 NAMESPACE = "booking"
@@ -46,6 +45,7 @@ def event_id(calendar: str, counterpart: str, skipped: datetime) -> str:
 
 
 def title(rel: Relationship, skipped: datetime) -> str:
+    """The make-up event's title: whom it is with and which skipped meeting it makes up for."""
     return f"1on1: {rel.name or rel.counterpart} (make-up for {skipped.date().isoformat()})"
 
 
@@ -70,14 +70,8 @@ def book_pair(ctx: Step, calendar: str, provider: Books, status: RelationshipSta
     if ctx.dry_run:
         return booking("would book")
     key = pulse_key(calendar, rel)
-    data = _input(ctx.config, status, start, None, ())
-    doc = docs.ensure(DocRequest(key=key, counterpart=rel.counterpart, counterpart_name=rel.name,
-                                 title=f"1on1: {rel.name or rel.counterpart}",
-                                 template=agenda.doc_template(data)))
-    ctx.store.namespace("docs").set(key, doc.url)
-    open_items = tuple(agenda.OpenItem(row.text, row.owner, date.fromisoformat(row.first_seen))
-                       for row in ctx.store.action_items(key) if row.done_at is None)
-    full = _input(ctx.config, status, start, doc.url, open_items)
+    doc = pair_doc(docs, ctx.store, key, agenda_input(ctx.config, status, start, None, (), False))
+    full = agenda_input(ctx.config, status, start, doc.url, still_open(ctx.store, key), False)
     request = BookRequest(
         event_id=eid, start=start, end=end, title=title(rel, m.skipped),
         description=agenda.render(full, html=False), organizer=ctx.config.owner.emails[0],
@@ -91,12 +85,3 @@ def book_pair(ctx: Step, calendar: str, provider: Books, status: RelationshipSta
                        f"not booked: {result.detail}")
     state.set(eid, "booked")
     return booking("booked" if result.status is BookStatus.BOOKED else "already")
-
-
-def _input(config: Config, status: RelationshipStatus, start: datetime, doc_url: str | None,
-           open_items: tuple[agenda.OpenItem, ...]) -> agenda.AgendaInput:
-    rel = status.relationship
-    return agenda.AgendaInput(
-        language=config.language, template=config.agenda.template,
-        counterpart_email=rel.counterpart, counterpart_name=rel.name, start=start,
-        doc_url=doc_url, open_items=open_items, cadence_note=None, pulse=config.pulse.enabled)

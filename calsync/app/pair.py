@@ -91,16 +91,7 @@ def write_pair(
     doc_state = store.namespace("docs")
     doc: DocRef | None = None
     if not ctx.dry_run:  # a dry run creates nothing, not even the doc
-        doc = docs.ensure(
-            DocRequest(
-                key=key,
-                counterpart=rel.counterpart,
-                counterpart_name=rel.name,
-                title=f"1on1: {rel.name or rel.counterpart}",
-                template=agenda.doc_template(_input(config, status, target, None, ())),
-            )
-        )
-        doc_state.set(key, doc.url)
+        doc = pair_doc(docs, store, key, agenda_input(config, status, target.start, None, ()))
     doc_url = doc.url if doc else doc_state.get(key)
 
     previous = last_held(status, now, config.owner.emails)
@@ -117,12 +108,7 @@ def write_pair(
     # A tick made inside the upcoming invite's block counts too (its unchecked lines are ours).
     ticked = [i for i in actions.parse(target.description.text, target.description.html) if i.done]
     _remember(store, key, ticked, now.date(), now)
-    open_items = tuple(
-        agenda.OpenItem(row.text, row.owner, date.fromisoformat(row.first_seen))
-        for row in store.action_items(key)
-        if row.done_at is None
-    )
-    data = _input(config, status, target, doc_url, open_items)
+    data = agenda_input(config, status, target.start, doc_url, still_open(store, key))
     if doc is not None:
         marker, section = agenda.doc_section(data)
         try:
@@ -213,23 +199,41 @@ def _remember(store: StateStore, key: str, items: list[actions.ActionItem], seen
         )
 
 
-def _input(
+def pair_doc(docs: DocBackend, store: StateStore, key: str, data: agenda.AgendaInput) -> DocRef:
+    """The pair's shared doc, created from the template the first time; its URL remembered."""
+    rel_name = data.counterpart_name or data.counterpart_email
+    doc = docs.ensure(DocRequest(key=key, counterpart=data.counterpart_email,
+                                 counterpart_name=data.counterpart_name, title=f"1on1: {rel_name}",
+                                 template=agenda.doc_template(data)))
+    store.namespace("docs").set(key, doc.url)
+    return doc
+
+
+def still_open(store: StateStore, key: str) -> tuple[agenda.OpenItem, ...]:
+    """The pair's action items not yet done, oldest first: what the agenda carries over."""
+    return tuple(agenda.OpenItem(row.text, row.owner, date.fromisoformat(row.first_seen))
+                 for row in store.action_items(key) if row.done_at is None)
+
+
+def agenda_input(
     config: Config,
     status: RelationshipStatus,
-    target: Occurrence,
+    start: datetime,
     doc_url: str | None,
     open_items: tuple[agenda.OpenItem, ...],
+    cadence_note: bool = True,
 ) -> agenda.AgendaInput:
+    """What the agenda block of the meeting at ``start`` is rendered from."""
     c = status.cadence
     note = None
-    if config.agenda.cadence_note and c.median_interval_days is not None:
+    if cadence_note and config.agenda.cadence_note and c.median_interval_days is not None:
         note = f"{figures(c.median_interval_days, c.median_duration_min)} ({c.label.value})"
     return agenda.AgendaInput(
         language=config.language,
         template=config.agenda.template,
         counterpart_email=status.relationship.counterpart,
         counterpart_name=status.relationship.name,
-        start=target.start,
+        start=start,
         doc_url=doc_url,
         open_items=open_items,
         cadence_note=note,
