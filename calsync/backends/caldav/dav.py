@@ -114,7 +114,7 @@ class DavClient:
 
     def request(self, method: str, href: str, *, body: str | bytes | None = None,
                 headers: dict[str, str] | None = None) -> httpx.Response:
-        """One request, retried on 429/5xx and network failures; 401 raises AuthError, other statuses return."""
+        """One request, retried on 429/5xx and network failures; 401 raises AuthError, else returned."""
         url = self.url(href)
         content = body.encode("utf-8") if isinstance(body, str) else body
         attempt, net_failures, slept = 0, 0, 0.0

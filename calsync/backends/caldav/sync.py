@@ -81,7 +81,7 @@ class Syncer:
         self.mode = ""  # "sync" or "query": how the last refresh asked (for tests, status)
 
     def refresh(self, collection: str, start: datetime, end: datetime) -> None:
-        """Syncs by token; while the server refuses sync, queries the window instead (sync retried a day on)."""
+        """Syncs by token; while the server refuses sync, queries the window (sync retried a day on)."""
         until = self.copy.nosync_until
         if until is None or datetime.fromisoformat(until) <= self.now:
             try:
