@@ -54,7 +54,6 @@ class _Edit:
 
 
 def write_occurrence(occ: Occurrence, splice: Splice, options: Options) -> WriteResult:
-    """One write: :func:`write_occurrences` of a single item."""
     return write_occurrences([(occ, splice)], options)[0]
 
 
