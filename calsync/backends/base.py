@@ -304,4 +304,5 @@ class WritesMany(Protocol):
     cannot be written at all (then none of the writes happened).
     """
 
-    def write_descriptions(self, items: Sequence[tuple[Occurrence, Splice]]) -> list[WriteResult]: ...
+    def write_descriptions(self, items: Sequence[tuple[Occurrence, Splice]]) -> list[WriteResult]:
+        """Applies every ``(occurrence, splice)``; one result per item, in order."""

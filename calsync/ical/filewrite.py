@@ -34,6 +34,7 @@ class Seen:
 
 
 def read_seen(path: Path) -> Seen:
+    """The file's bytes and stat from one open: what :func:`unchanged` compares before the rename."""
     try:
         with path.open("rb") as fh:
             data = fh.read()

@@ -75,6 +75,7 @@ def rule_load(
 
 
 def series_cap(window: tuple[datetime, datetime]) -> int:
+    """The most instances one series may have in ``window``: a floor, or so many per day if more."""
     days = (window[1] - window[0]).total_seconds() / 86400
     return max(SERIES_INSTANCES, math.ceil(days * SERIES_INSTANCES_PER_DAY))
 
@@ -88,6 +89,7 @@ class Budget:
     instances: int = 0
 
     def admit(self, loads: Sequence[Load]) -> str | None:
+        """None if the series fits (it then counts toward the file's totals), else why it is skipped."""
         steps = sum(x.steps for x in loads)
         instances = sum(x.instances for x in loads)
         cap = series_cap(self.window)

@@ -43,10 +43,12 @@ class IcsRef:
     recurrence_id: str | None
 
     def dumps(self) -> str:
+        """The ref as the JSON text kept in ``Occurrence.ref``."""
         return json.dumps([self.file, self.uid, self.recurrence_id])
 
     @classmethod
     def loads(cls, ref: str) -> IcsRef:
+        """The ref that :meth:`dumps` wrote."""
         file, uid, rid = json.loads(ref)
         return cls(file, uid, rid)
 
@@ -89,6 +91,7 @@ def _people(comp: Any, memo: Memo | None) -> _People:
 
 def occurrence(reading: Reading, comp: Any, uid: str, recurring: bool, file: Path,
                memo: Memo | None = None) -> Occurrence:
+    """One VEVENT (or expanded instance) as an Occurrence, its times made aware in the reader's zone."""
     start_raw = comp["DTSTART"]
     all_day = not isinstance(start_raw.dt, datetime)
     start = aware(reading, start_raw.dt, start_raw.params.get("TZID"))
@@ -132,6 +135,7 @@ def _end(reading: Reading, comp: Any, start: datetime, all_day: bool) -> datetim
 def aware(
     reading: Reading, value: date | datetime, tzid: str | None, fallback: tzinfo | None = None
 ) -> datetime:
+    """``value`` as an aware datetime; a date or floating time gets ``fallback`` or the reader's zone."""
     if not isinstance(value, datetime):
         return datetime.combine(value, time(), tzinfo=fallback or reading.default_tz)
     if value.tzinfo is None:
@@ -162,6 +166,7 @@ def _text(value: Any) -> str:
 
 
 def as_list(value: Any) -> list[Any]:
+    """A property given once or several times, as a list (none: empty)."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -179,11 +184,13 @@ def _address(prop: Any) -> tuple[str | None, str | None]:
 
 
 def looks_html(text: str) -> bool:
+    """Whether a description looks like HTML rather than plain text, by tags near its start."""
     lowered = text[:4096].lower()
     return any(tag in lowered for tag in ("<br", "<p>", "<p ", "<div", "<html", "<a href", "<b>"))
 
 
 def synthetic_uid(comp: Any) -> str:
+    """A stable stand-in for a missing UID, from DTSTART and SUMMARY; such an event is never written."""
     seed = f"{comp.get('DTSTART').to_ical()!r}|{comp.get('SUMMARY', '')}"
     return "no-uid-" + hashlib.sha1(seed.encode()).hexdigest()[:12]
 

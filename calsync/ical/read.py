@@ -41,6 +41,7 @@ class Read:
 
 
 def parse_calendar(text: str, path: Path) -> icalendar.Calendar:
+    """The text's VCALENDAR (several concatenated ones merged); CalendarFileError if there is none."""
     if "BEGIN:VCALENDAR" not in text[:4096].upper():
         raise CalendarFileError(f"{path}: not an iCalendar file (no BEGIN:VCALENDAR)")
     try:

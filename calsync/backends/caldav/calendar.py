@@ -34,6 +34,8 @@ _PUT_HEADERS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
 class CaldavProvider:
+    """The Calendar provider for one CalDAV collection: synced reads, ETag-guarded writes."""
+
     kind = "caldav"
 
     def __init__(self, cal: CaldavCalendar, owner: Owner, state: KeyValue, now: datetime,
@@ -56,6 +58,7 @@ class CaldavProvider:
 
     @property
     def client(self) -> DavClient:
+        """The server login, opened on first use so a run that needs no request makes none."""
         if self._client is None:
             self._client = DavClient(self.cal.url, self.cal.username, load_password(self.cal),
                                      self.cal.name)
@@ -72,6 +75,7 @@ class CaldavProvider:
         return self.copy.collection
 
     def fetch(self, window: Window) -> FetchResult:
+        """Brings the copy up to date, then reads the occurrences in ``window`` from it."""
         self._refresh(window)
         from calsync.ical.read import read_calendar
 
@@ -188,6 +192,7 @@ class CaldavProvider:
             self._dirty = True
 
     def close(self) -> None:
+        """Saves the copy if it changed and closes the connection."""
         if self._dirty:
             self.copy.save(self.state)
         if self._client is not None:

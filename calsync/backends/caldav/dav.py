@@ -39,20 +39,25 @@ class Item:
     props: dict[str, ET.Element] = field(default_factory=dict)
 
     def text(self, ns: str, name: str) -> str | None:
+        """The text of prop ``{ns}name`` ("" when empty); None when the server did not return it."""
         el = self.props.get(tag(ns, name))
         return None if el is None else (el.text or "")
 
     def hrefs(self, ns: str, name: str) -> list[str]:
+        """The ``DAV:href`` values inside prop ``{ns}name`` (principal, calendar home)."""
         el = self.props.get(tag(ns, name))
         return [] if el is None else [h.text.strip() for h in el.iter(tag(DAV, "href")) if h.text]
 
     def has(self, ns: str, name: str, child: tuple[str, str]) -> bool:
+        """Whether prop ``{ns}name`` holds the element ``child`` (a resourcetype of calendar)."""
         el = self.props.get(tag(ns, name))
         return el is not None and el.find(tag(*child)) is not None
 
 
 @dataclass
 class Multistatus:
+    """A parsed 207 answer: its responses and, for sync-collection, the new sync token."""
+
     items: list[Item]
     sync_token: str | None = None
 
@@ -100,6 +105,7 @@ class DavClient:
         )
 
     def close(self) -> None:
+        """Closes the HTTP connection."""
         self.client.close()
 
     def url(self, href: str) -> str:
@@ -108,6 +114,7 @@ class DavClient:
 
     def request(self, method: str, href: str, *, body: str | bytes | None = None,
                 headers: dict[str, str] | None = None) -> httpx.Response:
+        """One request, retried on 429/5xx and network failures; 401 raises AuthError, else returned."""
         url = self.url(href)
         content = body.encode("utf-8") if isinstance(body, str) else body
         attempt, net_failures, slept = 0, 0, 0.0
@@ -142,6 +149,7 @@ class DavClient:
             return resp
 
     def error(self, method: str, href: str, resp: httpx.Response) -> DavError:
+        """A DavError for an unexpected answer, naming the calendar, method, path and status."""
         path = urllib.parse.urlsplit(self.url(href)).path
         return DavError(f"{self.label}: CalDAV {method} {path}: HTTP {resp.status_code}",
                         resp.status_code, resp.text[:4000])
@@ -155,10 +163,12 @@ class DavClient:
         return parse_multistatus(resp.content, self.label)
 
     def propfind(self, href: str, props: Iterable[tuple[str, str]], depth: str = "0") -> Multistatus:
+        """PROPFIND ``props`` of ``href`` (``depth`` "1" for its members too)."""
         return self.xml("PROPFIND", href, propfind_body(props), depth)
 
 
 def parse_multistatus(data: bytes, label: str) -> Multistatus:
+    """The responses of a multistatus body, keeping only props whose propstat is 200."""
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -195,6 +205,7 @@ def _doc(root: str, inner: str) -> str:
 
 
 def propfind_body(props: Iterable[tuple[str, str]]) -> str:
+    """A PROPFIND request body asking for ``props``."""
     return _doc("D:propfind", f"<D:prop>{_props_xml(props)}</D:prop>")
 
 
@@ -205,6 +216,7 @@ def sync_collection_body(token: str | None) -> str:
 
 
 def multiget_body(hrefs: Iterable[str]) -> str:
+    """RFC 4791 calendar-multiget: the ETag and calendar data of each of ``hrefs``."""
     refs = "".join(f"<D:href>{_escape(h)}</D:href>" for h in hrefs)
     return _doc("C:calendar-multiget", f"<D:prop><D:getetag/><C:calendar-data/></D:prop>{refs}")
 

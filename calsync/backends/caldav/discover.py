@@ -20,12 +20,15 @@ _SELF = [(DAV, "resourcetype"), (DAV, "displayname"), (DAV, "current-user-princi
 
 @dataclass(frozen=True)
 class Collection:
+    """A calendar collection found on the server."""
+
     url: str
     name: str  # displayname, or the last path segment when it has none
     events: bool  # holds VEVENTs (a tasks-only list does not)
 
     @property
     def segment(self) -> str:
+        """The URL's last path segment, decoded: a second name the config may use for it."""
         return urllib.parse.unquote(self.url.rstrip("/").rsplit("/", 1)[-1])
 
 

@@ -16,10 +16,12 @@ KEYRING_SERVICE = "calsync-caldav"
 
 
 def keyring_user(cal: CaldavCalendar) -> str:
+    """The keyring account name: username and URL, so two servers' logins stay apart."""
     return f"{cal.username}@{cal.url}"
 
 
 def setup_hint(cal: CaldavCalendar) -> str:
+    """The setup command that stores this calendar's password, for error messages."""
     return f"run `calsync setup caldav {cal.url} --username {cal.username}`"
 
 

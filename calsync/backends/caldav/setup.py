@@ -21,6 +21,8 @@ from calsync.errors import CalsyncError, ConfigError, UsageError
 
 @dataclass(frozen=True)
 class Request:
+    """What ``calsync setup caldav`` was asked to connect, from its command-line options."""
+
     url: str
     username: str
     calendar: str | None = None
@@ -68,6 +70,7 @@ def setup(config_path: Path, req: Request, password: str | None) -> str:
 
 
 def listing(found: list[Collection], chosen: str | None) -> str:
+    """The server's calendars, one a line, ``*`` marking ``chosen`` and tasks-only lists noted."""
     lines = ["Calendars on the server:"]
     for cal in found:
         mark = "*" if cal.url == chosen else " "

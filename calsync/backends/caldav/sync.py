@@ -50,6 +50,7 @@ class Copy:
 
     @classmethod
     def load(cls, state: KeyValue, source: str) -> Copy:
+        """The copy kept in ``state``, or an empty one when none is kept for ``source``."""
         raw = state.get(STATE_KEY)
         try:
             data = json.loads(raw) if raw else {}
@@ -62,6 +63,7 @@ class Copy:
                    items)
 
     def save(self, state: KeyValue) -> None:
+        """Keeps the copy in ``state`` (as JSON under one key)."""
         state.set(STATE_KEY, json.dumps({
             "source": self.source, "collection": self.collection, "token": self.token,
             "nosync_until": self.nosync_until,
@@ -79,6 +81,7 @@ class Syncer:
         self.mode = ""  # "sync" or "query": how the last refresh asked (for tests, status)
 
     def refresh(self, collection: str, start: datetime, end: datetime) -> None:
+        """Syncs by token; while the server refuses sync, queries the window (sync retried a day on)."""
         until = self.copy.nosync_until
         if until is None or datetime.fromisoformat(until) <= self.now:
             try:

@@ -22,6 +22,7 @@ from calsync.ical.filewrite import locked, read_seen, replace, sweep_temps
 
 
 def uid_of(request: BookRequest) -> str:
+    """The booked event's UID, derived from ``event_id`` so a second run finds it already there."""
     return f"{request.event_id}@calsync"
 
 

@@ -46,6 +46,7 @@ class Key:
     reading: str  # calendar, owner addresses and zone, mode
 
     def name(self) -> str:
+        """The entry's file name: one per file and reading, so a changed file replaces its old entry."""
         return hashlib.sha256(f"{self.path}\0{self.reading}".encode()).hexdigest()[:32] + ".json"
 
 
@@ -65,10 +66,12 @@ def overlaps(occ: Occurrence, start: datetime, end: datetime) -> bool:
 
 
 class Cache:
+    """The entries of one cache folder; a read or write that fails only costs speed."""
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def get(self, key: Key, start: datetime, end: datetime) -> tuple[list[Occurrence], list[str]] | None:
+        """The cached read of ``[start, end)``, or None when no entry matches ``key`` and covers it."""
         path = self.folder / key.name()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -89,6 +92,7 @@ class Cache:
 
     def put(self, key: Key, span: tuple[datetime, datetime], occurrences: list[Occurrence],
             warnings: list[str]) -> None:
+        """Keeps the read of ``span``, unless a zone cannot be named again or it is too big."""
         encoded = _encode(occurrences)
         if encoded is None:
             return  # a zone we cannot name again: not cached

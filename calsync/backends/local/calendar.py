@@ -24,6 +24,7 @@ from calsync.paths import data_dir
 
 
 def read_bytes(path: Path) -> tuple[bytes, os.stat_result]:
+    """The file's bytes and its stat from the same open; CalendarFileError when unreadable."""
     try:
         with path.open("rb") as fh:
             return fh.read(), os.fstat(fh.fileno())
@@ -59,6 +60,8 @@ def ics_files(path: Path) -> list[Path]:
 
 
 class IcsProvider:
+    """The Calendar provider for one .ics file, or a folder of them."""
+
     kind = "ics"
 
     def __init__(
@@ -87,6 +90,7 @@ class IcsProvider:
         self.prefilter = prefilter
 
     def files(self) -> list[Path]:
+        """The .ics files the calendar reads now (a folder is listed afresh each time)."""
         return ics_files(self.path)
 
     def fetch(self, window: Window) -> FetchResult:
@@ -162,10 +166,12 @@ class IcsProvider:
         return read_description(occurrence)
 
     def book(self, request: BookRequest) -> BookResult:
+        """Adds the make-up event to the file (or a new file in the folder); see :mod:`.book`."""
         from calsync.backends.local.book import book_ics
 
         return book_ics(self.path, self.read_only, request, lock_wait=self.lock_wait,
                         before_replace=self.before_replace)
 
     def close(self) -> None:
+        """Nothing to release: each read and write opens and closes its own file."""
         pass

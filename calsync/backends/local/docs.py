@@ -18,6 +18,7 @@ from calsync.errors import ProviderError
 
 
 def slug(text: str) -> str:
+    """Lower-case letters and digits joined by hyphens ("doc" when nothing is left)."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "doc"
 
 
@@ -31,6 +32,7 @@ def doc_name(counterpart: str) -> str:
 
 
 class LocalDocs:
+    """Shared docs as Markdown files in one folder, one per counterpart."""
     def __init__(self, folder: Path, url_template: str | None = None) -> None:
         self.folder = folder
         self.url_template = url_template
@@ -39,6 +41,7 @@ class LocalDocs:
         return self.folder / f"{doc_name(request.counterpart)}.md"
 
     def ensure(self, request: DocRequest) -> DocRef:
+        """The counterpart's doc, made from the template if missing; URL: ``url_template`` or file URI."""
         path = self._path(request)
         if not path.exists():
             _write(path, request.template)
@@ -51,6 +54,7 @@ class LocalDocs:
         return DocRef(id=str(path), url=url)
 
     def read_text(self, doc: DocRef) -> str:
+        """The doc's text with its newlines as they are."""
         try:  # newline="": a CRLF doc stays CRLF when a section is inserted
             with open(doc.id, encoding="utf-8", newline="") as fh:
                 return fh.read()
@@ -58,6 +62,7 @@ class LocalDocs:
             raise ProviderError(f"{doc.id}: cannot read the shared doc: {exc}") from None
 
     def add_section(self, doc: DocRef, marker: str, text: str) -> bool:
+        """Adds ``text`` below the log anchor (else at the end); False if ``marker`` is in or it changed."""
         from calsync.core.agenda import DOC_LOG_ANCHOR
 
         path = Path(doc.id)
