@@ -270,6 +270,8 @@ class BookRequest:
 
 
 class BookStatus(enum.StrEnum):
+    """What a booking came to."""
+
     BOOKED = "booked"
     ALREADY = "already"  # an event with this id exists: booked before (a retry or a crash)
     FORBIDDEN = "forbidden"  # read-only calendar or the service refused
@@ -277,6 +279,8 @@ class BookStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class BookResult:
+    """A booking's outcome, with the event's handle when the service gave one."""
+
     status: BookStatus
     ref: str = ""  # the provider's handle for the event, when known
     detail: str = ""

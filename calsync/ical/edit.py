@@ -53,10 +53,6 @@ class _Edit:
     after: Body
 
 
-def write_occurrence(occ: Occurrence, splice: Splice, options: Options) -> WriteResult:
-    return write_occurrences([(occ, splice)], options)[0]
-
-
 def write_occurrences(
     items: Sequence[tuple[Occurrence, Splice]], options: Options
 ) -> list[WriteResult]:

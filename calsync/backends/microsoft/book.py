@@ -16,6 +16,7 @@ from calsync.backends.microsoft.graph import Graph, json_of
 
 
 def transaction_id(request: BookRequest) -> str:
+    """Graph's idempotency key for the event: a UUID derived from the booking's id."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"calsync:{request.event_id}"))
 
 
