@@ -9,7 +9,7 @@ RFC 4791 section 6 and RFC 5397: a calendar collection answers PROPFIND with a
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from calsync.backends.caldav.dav import CALDAV, DAV, DavClient, DavError, Item
 from calsync.errors import ConfigError, ProviderError
@@ -37,10 +37,9 @@ def _collection(client: DavClient, item: Item) -> Collection | None:
         return None
     comps = item.props.get(f"{{{CALDAV}}}supported-calendar-component-set")
     names = {c.get("name", "").upper() for c in comps} if comps is not None else {"VEVENT"}
-    url = client.url(item.href)
-    segment = urllib.parse.unquote(url.rstrip("/").rsplit("/", 1)[-1])
-    return Collection(url, (item.text(DAV, "displayname") or "").strip() or segment,
-                      "VEVENT" in names)
+    found = Collection(client.url(item.href), (item.text(DAV, "displayname") or "").strip(),
+                       "VEVENT" in names)
+    return found if found.name else replace(found, name=found.segment)
 
 
 def _one(client: DavClient, url: str) -> Item:
