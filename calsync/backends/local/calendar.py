@@ -9,7 +9,6 @@ a folder it is skipped with a warning and the other files count.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -19,17 +18,9 @@ from calsync.backends.local.cache import Cache, Key, overlaps, padded
 from calsync.backends.local.config import IcsCalendar
 from calsync.core.model import Body, FetchResult, Occurrence, Owner
 from calsync.errors import CalendarFileError
+from calsync.ical.filewrite import Seen, read_seen
 from calsync.ical.normalise import Reading, zone
 from calsync.paths import data_dir
-
-
-def read_bytes(path: Path) -> tuple[bytes, os.stat_result]:
-    """The file's bytes and its stat from the same open; CalendarFileError when unreadable."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(), os.fstat(fh.fileno())
-    except OSError as exc:
-        raise CalendarFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def decode(raw: bytes, path: Path) -> tuple[str, str | None]:
@@ -100,11 +91,11 @@ class IcsProvider:
         folder = self.path.is_dir()
         for file in self.files():
             try:
-                raw, st = read_bytes(file)
-                text, warning = decode(raw, file)
+                seen = read_seen(file)
+                text, warning = decode(seen.data, file)
                 if warning:
                     result.warnings.append(warning)
-                occurrences, warnings = self._read(file, raw, st, text, window)
+                occurrences, warnings = self._read(file, seen, text, window)
             except CalendarFileError as exc:
                 if not folder:
                     raise
@@ -115,14 +106,14 @@ class IcsProvider:
         return result
 
     def _read(
-        self, file: Path, raw: bytes, st: os.stat_result, text: str, window: Window
+        self, file: Path, seen: Seen, text: str, window: Window
     ) -> tuple[list[Occurrence], list[str]]:
         """One file's read: from the cache when the file and the reader are as cached."""
         span = (window.start, window.end)
         partial = self.prefilter and not window.everything
         if self.cache is None:
             return self._parse(file, text, span, partial)[:2]
-        key = Key(str(file), st.st_size, st.st_mtime_ns, hashlib.sha256(raw).hexdigest(),
+        key = Key(str(file), seen.size, seen.mtime_ns, hashlib.sha256(seen.data).hexdigest(),
                   f"{self.reading!r} partial={partial}")
         hit = self.cache.get(key, *span)
         if hit is not None:
