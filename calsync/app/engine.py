@@ -150,14 +150,11 @@ def pulse_key(calendar: str, rel: Relationship) -> str:
     return f"{calendar}:{rel.counterpart}"
 
 
-def makeup(st: RelationshipStatus, config: Config, now: datetime,
-           busy: list[tuple[datetime, datetime]], both: bool = False) -> Makeup | None:
-    """Make-up slots when the pair's last planned meeting was skipped and nothing is
-    planned within ``[rescue] rescue_within_days``; None otherwise."""
+def makeup(st: RelationshipStatus, lost: rescue.Skipped, config: Config, now: datetime,
+           busy: list[tuple[datetime, datetime]], both: bool = False) -> Makeup:
+    """Free slots of the pair's usual length within ``[rescue] rescue_within_days`` after
+    the skipped meeting ``lost`` (what :func:`calsync.core.rescue.skipped` found)."""
     within = timedelta(days=config.rescue.within_days)
-    lost = rescue.skipped(st.cadence, now, within)
-    if lost is None:
-        return None
     minutes = round(st.cadence.median_duration_min or config.policy.target_duration_min)
     zone = ZoneInfo(config.owner.timezone) if config.owner.timezone else now.tzinfo or UTC
     found = rescue.slots(busy, now, now + within, timedelta(minutes=minutes),
@@ -171,7 +168,8 @@ def _makeups(statuses: list[RelationshipStatus], provider: Provider, fetched: Fe
     are always busy; a provider that sees free/busy adds the counterpart's busy times,
     asked only for the pairs that need a slot (a steady run asks nothing)."""
     within = timedelta(days=config.rescue.within_days)
-    lost = [st for st in statuses if rescue.skipped(st.cadence, now, within) is not None]
+    found = ((st, rescue.skipped(st.cadence, now, within)) for st in statuses)
+    lost = [(st, skip) for st, skip in found if skip is not None]
     if not lost:
         return
     occurrences = fetched.occurrences
@@ -180,10 +178,10 @@ def _makeups(statuses: list[RelationshipStatus], provider: Provider, fetched: Fe
     own = rescue.owner_busy(occurrences, config.owner.emails)
     seen: dict[str, list[Interval]] = {}
     if isinstance(provider, FreeBusy):
-        seen = provider.busy(sorted({st.relationship.counterpart for st in lost}), now, now + within)
-    for st in lost:
+        seen = provider.busy(sorted({st.relationship.counterpart for st, _ in lost}), now, now + within)
+    for st, skip in lost:
         theirs = seen.get(st.relationship.counterpart.lower())
-        st.makeup = makeup(st, config, now, own + (theirs or []), both=theirs is not None)
+        st.makeup = makeup(st, skip, config, now, own + (theirs or []), both=theirs is not None)
 
 
 def window(config: Config, now: datetime) -> Window:

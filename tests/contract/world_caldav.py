@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from calsync.backends.caldav.calendar import CaldavProvider
@@ -17,7 +16,7 @@ from calsync.core.model import Owner
 from calsync.core.state import MemoryState
 from calsync.ical.normalise import IcsRef
 from tests.contract import world as w
-from tests.contract.world_local import MarkdownDocsWorld, calendar_text
+from tests.contract.world_local import MarkdownDocsWorld, calendar_text, edit_key
 from tests.radicale_server import PASSWORD, USER, Proxy, Radicale, split_by_uid
 
 OWNER = Owner((w.ME,), "Europe/Berlin")
@@ -69,12 +68,7 @@ class CaldavWorld(MarkdownDocsWorld):
 
     def human_edit(self, ref: str, text: str) -> None:
         parsed = IcsRef.loads(ref)
-        if parsed.uid != w.SERIES_UID:
-            self.edits[parsed.uid] = text
-        else:
-            assert parsed.recurrence_id is not None
-            rid = datetime.fromisoformat(parsed.recurrence_id).astimezone(UTC)
-            self.edits[next(n for n in range(w.COUNT) if w.original(n) == rid)] = text
+        self.edits[edit_key(ref)] = text
         self.radicale.put(self.urls[parsed.uid], split_by_uid(calendar_text(self.edits))[parsed.uid])
 
     def drop_etag(self, ref: str) -> None:

@@ -57,6 +57,17 @@ def calendar_text(edits: dict[int | str, str]) -> str:
     return "\r\n".join([*lines, "END:VCALENDAR", ""])
 
 
+def edit_key(ref: str) -> int | str:
+    """Which of :func:`calendar_text`'s events an occurrence's ref names: the series
+    instance's number, or the UID of a one-off event."""
+    parsed = IcsRef.loads(ref)
+    if parsed.uid != w.SERIES_UID:
+        return parsed.uid
+    assert parsed.recurrence_id is not None
+    rid = datetime.fromisoformat(parsed.recurrence_id).astimezone(UTC)
+    return next(n for n in range(w.COUNT) if w.original(n) == rid)
+
+
 class MarkdownDocsWorld:
     """The docs half of a world whose docs are Markdown files in ``self.folder``."""
 
@@ -105,13 +116,7 @@ class LocalWorld(MarkdownDocsWorld):
         return self.path.read_bytes()
 
     def human_edit(self, ref: str, text: str) -> None:
-        parsed = IcsRef.loads(ref)
-        if parsed.uid != w.SERIES_UID:
-            self.edits[parsed.uid] = text
-        else:
-            assert parsed.recurrence_id is not None
-            rid = datetime.fromisoformat(parsed.recurrence_id).astimezone(UTC)
-            self.edits[next(n for n in range(w.COUNT) if w.original(n) == rid)] = text
+        self.edits[edit_key(ref)] = text
         self.path.write_text(calendar_text(self.edits), encoding="utf-8", newline="")
 
     def drop_etag(self, ref: str) -> None:
