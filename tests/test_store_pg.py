@@ -334,7 +334,7 @@ def test_doctor_checks_the_postgresql_state_not_a_sqlite_file(example: Path, pg_
         busy = next(x for x in cli("--config", example, "doctor").stdout.splitlines()
                     if "state database" in x)
     holder.close()
-    assert busy.startswith("✓ state database: reachable; another calsync run (")
+    assert busy == f"✓ state database: {redact(pg_url)} is reachable; a run holds this owner's lock now"
     down = f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{free_port()}/calsync"
     example.write_text(example.read_text().replace(pg_url, down))
     bad = cli("--config", example, "doctor")

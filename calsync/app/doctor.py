@@ -142,10 +142,12 @@ def state_check(path: Path) -> Check:
 def shared_state_check(config: Config) -> Check:
     """A ``state_url`` database can be opened (schema included) and whether a run holds
     this owner's lock there now; the password is never shown."""
+    from calsync.app.store_pg import redact
     from calsync.app.stores import open_store
     from calsync.errors import CalsyncError, LockedError
 
-    name = "state database"
+    assert config.state_url is not None
+    name, shown = "state database", redact(config.state_url)
     try:
         store = open_store(config)
     except CalsyncError as exc:
@@ -155,16 +157,13 @@ def shared_state_check(config: Config) -> Check:
     try:
         with store.lock():
             pass
-    except LockedError as exc:
-        return Check(name, True, f"reachable; {exc}".replace("; this run exits without writing", ""))
+    except LockedError:
+        return Check(name, True, f"{shown} is reachable; a run holds this owner's lock now")
     except CalsyncError as exc:
         return Check(name, False, str(exc), "check that the server is up", exc.exit_code)
     finally:
         store.close()
-    from calsync.app.store_pg import redact
-
-    assert config.state_url is not None
-    return Check(name, True, f"{redact(config.state_url)} is reachable; no run in progress")
+    return Check(name, True, f"{shown} is reachable; no run in progress")
 
 
 def lock_check(path: Path, clock: Clock) -> Check:
