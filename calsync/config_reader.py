@@ -156,3 +156,47 @@ def token_home() -> Path:
     from calsync.paths import data_dir
 
     return data_dir() / "tokens"
+
+
+ORG_KEYS = frozenset({
+    "name", "provider", "read_only", "members", "groups", "directory", "filter", "exclude",
+    "timezone", "working_hours", "concurrency",
+})
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrgBase:
+    """What every ``[[organizations]]`` entry has, whatever its provider: who the owners
+    are (explicit addresses, groups expanded transitively, or the directory with a
+    provider-native filter, minus ``exclude``), their defaults, and how many requests may
+    be in flight at once. A backend's own org config subclasses it with its login keys."""
+
+    name: str
+    provider: str
+    read_only: bool = False
+    members: tuple[str, ...] = ()  # addresses, lower-cased
+    groups: tuple[str, ...] = ()  # group addresses or ids, members listed transitively
+    directory: bool = False  # every enabled user of the directory (narrowed by ``filter``)
+    filter: str | None = None  # the provider's own filter syntax (Graph $filter, Admin SDK query)
+    exclude: tuple[str, ...] = ()
+    timezone: str | None = None  # the owners' default time zone (IANA)
+    working_hours: str | None = None  # the owners' default, e.g. "09:00-18:00 Mon-Fri"
+    concurrency: int = 16  # requests in flight at once for this organisation
+
+    def common(self) -> dict[str, Any]:
+        """The common fields as keywords, for a backend's subclass to be built from."""
+        from dataclasses import fields
+
+        return {f.name: getattr(self, f.name) for f in fields(OrgBase)}
+
+
+G = TypeVar("G", bound=OrgBase, covariant=True)
+
+
+@dataclass(frozen=True)
+class OrgSchema(Generic[G]):
+    """One backend's own ``[[organizations]]`` keys and their parser:
+    ``parse(reader, table, prefix, common)`` returns the backend's org config."""
+
+    keys: frozenset[str]  # its own keys; ORG_KEYS are always allowed
+    parse: Callable[[Reader, Mapping[str, Any], str, OrgBase], G]

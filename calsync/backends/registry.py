@@ -14,16 +14,19 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from calsync.backends.caldav.config import SCHEMA as CALDAV
 from calsync.backends.caldav.config import CaldavCalendar
+from calsync.backends.google.config import ORG_SCHEMA as GOOGLE_ORG
 from calsync.backends.google.config import SCHEMA as GOOGLE
 from calsync.backends.google.config import GoogleCalendar
 from calsync.backends.local.config import SCHEMA as ICS
 from calsync.backends.local.config import IcsCalendar
+from calsync.backends.microsoft.config import ORG_SCHEMA as MICROSOFT_ORG
 from calsync.backends.microsoft.config import SCHEMA as MICROSOFT
 from calsync.backends.microsoft.config import MicrosoftCalendar
 
 if TYPE_CHECKING:
     from calsync.backends.base import Provider
-    from calsync.config_reader import Schema
+    from calsync.backends.org import Tenant
+    from calsync.config_reader import OrgBase, OrgSchema, Schema
     from calsync.core.model import Owner
     from calsync.core.state import KeyValue
 
@@ -60,19 +63,32 @@ def _open_caldav(cal: CaldavCalendar, owner: Owner, state: KeyValue, now: dateti
 
 @dataclass(frozen=True)
 class Backend(Generic[C]):
-    """A provider's config schema and the factory for its calendar, typed on its own config."""
+    """A provider's config schema and the factory for its calendar, typed on its own config;
+    a provider that can act for a whole organisation also has its ``[[organizations]]``
+    schema and the factory for its :class:`~calsync.backends.org.Tenant`."""
 
     schema: Schema[C]
     open: Callable[[C, Owner, KeyValue, datetime], Provider]
+    org: OrgSchema[Any] | None = None
+    tenant: Callable[[OrgBase], Tenant] | None = None
 
 
 BACKENDS: dict[str, Backend[Any]] = {
     "ics": Backend(ICS, _open_ics),
-    "google": Backend(GOOGLE, _open_google),
-    "microsoft": Backend(MICROSOFT, _open_microsoft),
+    "google": Backend(GOOGLE, _open_google, GOOGLE_ORG),
+    "microsoft": Backend(MICROSOFT, _open_microsoft, MICROSOFT_ORG),
     "caldav": Backend(CALDAV, _open_caldav),
 }
 PROVIDERS = tuple(BACKENDS)
+ORG_PROVIDERS = tuple(k for k, b in BACKENDS.items() if b.org is not None)
+
+
+def open_tenant(org: OrgBase) -> Tenant:
+    """The organisation's tenant at its provider (the provider's client libraries load now)."""
+    factory = BACKENDS[org.provider].tenant
+    if factory is None:
+        raise ValueError(f"provider {org.provider!r} has no organisation runs")
+    return factory(org)
 
 
 def open_provider(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from calsync.config_reader import CalendarBase, Reader, Schema, slug, token_home
+from calsync.config_reader import CalendarBase, OrgBase, OrgSchema, Reader, Schema, email, slug, token_home
 
 SEND_UPDATES = ("none", "all", "externalOnly")
 
@@ -53,4 +53,45 @@ SCHEMA = Schema(
     frozenset({"calendar_id", "token_file", "client_secrets", "api_url", "send_updates",
                "share_notify", "attach_doc"}),
     parse,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GoogleOrg(OrgBase):
+    """A Google Workspace organisation run: a service account with domain-wide delegation
+    acting for each owner, and the admin it acts as to read the directory."""
+
+    service_account: Path  # the key file (mode 0600), never logged
+    admin: str | None = None  # the Workspace admin for Directory reads (groups, directory)
+    customer: str = "my_customer"
+    api_url: str | None = None  # a loopback fake in tests; None: Google itself
+    send_updates: str = "none"
+    attach_doc: bool = True
+
+
+def parse_org(r: Reader, t: Mapping[str, Any], p: str, common: OrgBase) -> GoogleOrg:
+    """``service_account`` is required; ``admin`` too once groups or the directory are read."""
+    key = r.path_(t, "service_account", p)
+    if key is None:
+        r.fail(p + "service_account", "missing: the service account's JSON key file")
+    admin: str | None = r.get(t, "admin", p, str, None)
+    if admin is not None:
+        admin = email(r, admin, p + "admin")
+    if admin is None and (common.groups or common.directory):
+        r.fail(p + "admin", "missing: groups and the directory are read as a Workspace admin")
+    assert key is not None
+    return GoogleOrg(
+        **common.common(),
+        service_account=key,
+        admin=admin,
+        customer=r.get(t, "customer", p, str, "my_customer"),
+        api_url=r.url(t, "api_url", p, None),
+        send_updates=r.choice(t, "send_updates", p, SEND_UPDATES, "none"),
+        attach_doc=r.get(t, "attach_doc", p, bool, True),
+    )
+
+
+ORG_SCHEMA = OrgSchema(
+    frozenset({"service_account", "admin", "customer", "api_url", "send_updates", "attach_doc"}),
+    parse_org,
 )
