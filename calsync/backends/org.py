@@ -48,11 +48,6 @@ class Tenant(Protocol):
         team is the user's department when the directory has one."""
         ...
 
-    def lookup(self, address: str) -> Member:
-        """One explicitly listed owner (their name and aliases when the directory says;
-        the address alone when it cannot be read)."""
-        ...
-
     def calendar(self, member: Member) -> GoogleCalendar | MicrosoftCalendar:
         """The owner's primary calendar as a configured calendar (its name names the
         organisation and the owner, so state and messages stay apart per owner)."""
