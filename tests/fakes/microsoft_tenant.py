@@ -47,7 +47,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from tests.fakes import serve, shut
-from tests.fakes.microsoft import Fault, FakeMicrosoft, Logged
+from tests.fakes.microsoft import FakeMicrosoft, Fault, Logged
 
 BATCH_LIMIT = 20
 WRITE_ROLE = "Calendars.ReadWrite"
@@ -133,8 +133,11 @@ def thumbprints(cert: Any) -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
 
     der = cert.public_bytes(serialization.Encoding.DER)
-    enc = (lambda d: base64.urlsafe_b64encode(d).rstrip(b"=").decode())
-    return enc(hashlib.sha1(der).digest()), enc(hashlib.sha256(der).digest())
+    return _b64e(hashlib.sha1(der).digest()), _b64e(hashlib.sha256(der).digest())
+
+
+def _b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def make_certificate(common_name: str = "calsync") -> tuple[str, Any]:
