@@ -55,6 +55,14 @@ def _open_microsoft(cal: MicrosoftCalendar, owner: Owner, state: KeyValue, now: 
     return MicrosoftProvider(cal, owner, state, now)
 
 
+def _microsoft_tenant(org: OrgBase) -> Tenant:
+    from calsync.backends.microsoft.config import MicrosoftOrg
+    from calsync.backends.microsoft.tenant import MicrosoftTenant
+
+    assert isinstance(org, MicrosoftOrg)
+    return MicrosoftTenant(org)
+
+
 def _open_caldav(cal: CaldavCalendar, owner: Owner, state: KeyValue, now: datetime) -> Provider:
     from calsync.backends.caldav.calendar import CaldavProvider
 
@@ -76,7 +84,7 @@ class Backend(Generic[C]):
 BACKENDS: dict[str, Backend[Any]] = {
     "ics": Backend(ICS, _open_ics),
     "google": Backend(GOOGLE, _open_google, GOOGLE_ORG),
-    "microsoft": Backend(MICROSOFT, _open_microsoft, MICROSOFT_ORG),
+    "microsoft": Backend(MICROSOFT, _open_microsoft, MICROSOFT_ORG, _microsoft_tenant),
     "caldav": Backend(CALDAV, _open_caldav),
 }
 PROVIDERS = tuple(BACKENDS)

@@ -94,6 +94,8 @@ def token_file_lock(path: Path) -> Iterator[None]:
 class TokenSource:
     """Silent token acquisition from the 0600 msal cache; never prompts."""
 
+    hint = SETUP_HINT  # what to do when Graph refuses a fresh token
+
     def __init__(self, cal: MicrosoftCalendar) -> None:
         if not cal.client_id:
             raise ConfigError(

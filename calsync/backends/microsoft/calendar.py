@@ -33,7 +33,7 @@ from calsync.backends.base import (
 )
 from calsync.backends.microsoft.auth import TokenSource
 from calsync.backends.microsoft.docs import OneDriveDocs
-from calsync.backends.microsoft.graph import Graph, quote_id
+from calsync.backends.microsoft.graph import Graph, Tokens, quote_id
 from calsync.backends.microsoft.normalise import Normaliser, body_of, parse_graph_time
 from calsync.backends.microsoft.recurrence import expand_recurrence
 from calsync.backends.microsoft.schedule import get_busy
@@ -78,15 +78,19 @@ class MicrosoftProvider:
         sleep: Callable[[float], None] = time.sleep,
         policy: RetryPolicy | None = None,
         transport: Any = None,
+        tokens: Tokens | None = None,
+        client: Any = None,
     ) -> None:
         self.cal = cal
         self.name = cal.name
         self.owner = owner
         self.state = state
         self.now = now
-        self.tokens = TokenSource(cal)
+        # an organisation run shares the tenant's app-only tokens and one httpx.Client
+        self.tokens: Tokens = tokens or TokenSource(cal)
         self.graph = Graph(cal.graph_url, self.tokens, sleep=sleep, policy=policy,
-                           mailbox=cal.mailbox, transport=transport)
+                           mailbox=cal.mailbox, transport=transport, client=client,
+                           name=cal.name)
         self.sync = CalendarSync(self.graph, state, cal.name, cal.calendar, now)
         self._warnings: list[str] = []  # the last fetch's, which busy() may add to
 

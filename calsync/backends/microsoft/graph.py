@@ -6,7 +6,9 @@ honouring ``Retry-After``, with an injectable sleep and an injectable httpx tran
 Every path is built from :attr:`Graph.mailbox`: ``/me`` for the signed-in user, or
 ``/users/{id}`` when a mailbox is configured (an app-only organisation run reads others'
 mailboxes that way). An error answer becomes a :class:`~calsync.errors.GraphError`
-carrying the status and Graph's code; a refused fresh token becomes an AuthError.
+carrying the status and Graph's code (a :class:`MailboxError` when the mailbox itself is
+missing or unlicensed); a refused fresh token becomes an AuthError. An organisation run
+hands every owner's Graph the tenant's shared token source and ``httpx.Client``.
 """
 
 from __future__ import annotations
@@ -16,19 +18,22 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from calsync.backends.microsoft.auth import SETUP_HINT, ca_bundle, short_error
+from calsync.backends.microsoft.auth import ca_bundle, short_error
 from calsync.backends.retry import RetryPolicy, host_of, retry_after, unreachable
 from calsync.errors import AuthError, GraphError, ProviderError
 
 if TYPE_CHECKING:
     import httpx
 
-    from calsync.backends.microsoft.auth import TokenSource
-
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # retried when the request is safe
 MAX_IN_FLIGHT = 4  # Outlook's documented per-app, per-mailbox concurrency limit
+
+MAILBOX_CODES = {  # Graph's codes for a mailbox that is not there → what it means
+    "MailboxNotEnabledForRESTAPI": "the mailbox has no Exchange Online licence or calendar",
+    "ErrorInvalidUser": "no such user in the organisation's directory",
+}
 
 _SLOTS: dict[str, threading.BoundedSemaphore] = {}
 _SLOTS_LOCK = threading.Lock()
@@ -54,28 +59,58 @@ def quote_id(ident: str) -> str:
     return urllib.parse.quote(ident, safe="")
 
 
+class Identity(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def client_id(self) -> str | None: ...
+
+
+class Tokens(Protocol):
+    """Where Graph gets its bearer tokens: a user's login or an app's (app-only)."""
+
+    hint: str  # what to do when Graph refuses a fresh token
+    username: str | None  # the signed-in user's address, when there is one
+
+    @property
+    def cal(self) -> Identity: ...
+    def token(self, force_refresh: bool = False) -> str: ...
+    def save(self) -> None: ...
+
+
+class MailboxError(GraphError):
+    """The owner's mailbox is missing or has no Exchange Online licence (that owner only)."""
+
+
 class Graph:
     """A small Graph client: bearer auth with one refresh on 401, limits, retries."""
 
     def __init__(
         self,
         base_url: str,
-        tokens: TokenSource,
+        tokens: Tokens,
         *,
         sleep: Callable[[float], None] = time.sleep,
         policy: RetryPolicy | None = None,
         mailbox: str | None = None,
         transport: Any = None,
+        client: httpx.Client | None = None,
+        name: str | None = None,
     ) -> None:
         import httpx
 
         self.base = base_url.rstrip("/")
         self.tokens = tokens
+        self.name = name or tokens.cal.name
         self.mailbox = mailbox_prefix(mailbox)
         self.policy = policy or RetryPolicy(sleep=sleep)
         self.requests = 0  # count of HTTP requests sent to Graph (for `status` and benchmarks)
         self._token: str | None = None
         self._slots = _mailbox_slots(f"{self.base}|{tokens.cal.client_id}|{self.mailbox}")
+        self._owns_client = client is None
+        if client is not None:  # shared by an organisation's owners: one pool, one TLS set-up
+            self.client = client
+            return
         verify: Any = True
         ca = ca_bundle()
         if ca:
@@ -88,8 +123,9 @@ class Graph:
         )
 
     def close(self) -> None:
-        """Close the HTTP connections."""
-        self.client.close()
+        """Close the HTTP connections (a shared client stays open for the others)."""
+        if self._owns_client:
+            self.client.close()
 
     def url(self, path: str) -> str:
         """An absolute URL for a path under the base (absolute URLs pass through)."""
@@ -161,7 +197,7 @@ class Graph:
                 what = f"Graph {method} {urllib.parse.urlsplit(self.url(path)).path}"
                 host = host_of(self.url(path), self.base)
                 raise ProviderError(
-                    f"{self.tokens.cal.name}: {what}: "
+                    f"{self.name}: {what}: "
                     f"{unreachable(host, exc, net_failures, started, self.policy.clock)}"
                     f"{'' if retry else ' (a write that cannot be guarded is not retried)'}"
                 ) from None
@@ -188,8 +224,11 @@ class Graph:
             code, message = str(err.get("code", "")), str(err.get("message", ""))
         where = urllib.parse.urlsplit(self.url(path)).path
         if resp.status_code == 401 and auth:  # refused a fresh token: consent withdrawn
-            raise AuthError(f"{self.tokens.cal.name}: Microsoft Graph refused the login "
-                            f"({code}); {SETUP_HINT}")
+            raise AuthError(f"{self.name}: Microsoft Graph refused the login "
+                            f"({code}); {self.tokens.hint}")
+        if code in MAILBOX_CODES and self.mailbox != "/me":
+            return MailboxError(f"{self.name}: {MAILBOX_CODES[code]} ({code})",
+                                resp.status_code, code)
         text = f"Graph {method} {where}: HTTP {resp.status_code} {code} {message}".strip()
         return GraphError(text, resp.status_code, code)
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from calsync.backends.base import Window
-from calsync.backends.microsoft.graph import quote_id
+from calsync.backends.microsoft.graph import MailboxError, quote_id
 from calsync.backends.microsoft.normalise import trim
 from calsync.errors import GraphError, ProviderError
 
@@ -148,7 +148,7 @@ class CalendarSync:
                 link, _ = self._replay(f"{self.calendar_path()}/calendarView/delta", items,
                                        params)
             except GraphError as exc:
-                if exc.status not in (400, 404, 501):
+                if exc.status not in (400, 404, 501) or isinstance(exc, MailboxError):
                     raise
                 # No delta for this calendar (Graph v1.0 offers it on some calendars only),
                 # or a one-off refusal: read the plain calendar view of the run window, and
