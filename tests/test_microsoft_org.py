@@ -337,3 +337,23 @@ def test_calendar_names_the_owner_and_the_app(make: Callable[..., MicrosoftTenan
     assert prov.write_description(occ, block_splice("x"), "t").status is WriteStatus.FORBIDDEN
     prov.close()
     assert not tenant.client.is_closed
+
+
+def test_docs_live_in_each_owners_onedrive(
+        fake: FakeTenant, make: Callable[..., MicrosoftTenant]) -> None:
+    from calsync.backends.base import DocRequest
+
+    tenant = make()
+    owner = addr(8)
+    docs = provider(tenant, owner).docs()
+    req = DocRequest(key=f"acme/{owner}:{owner}.r0", counterpart="user00008.r0@contoso.example",
+                     counterpart_name="R0", title="1on1: R0",
+                     template="Purpose\n\n<!-- calsync:meetings (newest first) -->\n")
+    ref = docs.ensure(req)
+    assert docs.add_section(ref, "m1", "## 2026-01-07\n- [ ] topic")
+    assert "topic" in docs.read_text(ref)
+    assert list(fake.mailbox(owner).drive) == [ref.id] and fake.mailbox(addr(9)).drive == {}
+    drive = [r for r in fake.graph_requests() if "/drive" in r.path]
+    assert drive and all(r.path.startswith(f"/v1.0/users/{owner}/drive") for r in drive)
+    uploads = [r.path for r in fake.log if r.method == "PUT"]
+    assert uploads and all(f"/users/{owner}/drive" in p for p in uploads)  # sent directly
