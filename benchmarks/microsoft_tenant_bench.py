@@ -57,7 +57,7 @@ def main() -> None:
         secret = folder / "secret"
         secret.write_text("bench-secret")
         secret.chmod(0o600)
-        fake = FakeTenant(latency=args.latency)
+        fake = FakeTenant(latency=args.latency, keep_log=False)
         fake.add_app("bench", secret="bench-secret")
         owners = fake.add_users(args.owners)
         fake.seeder = seed_one_on_ones

@@ -357,3 +357,17 @@ def test_docs_live_in_each_owners_onedrive(
     assert drive and all(r.path.startswith(f"/v1.0/users/{owner}/drive") for r in drive)
     uploads = [r.path for r in fake.log if r.method == "PUT"]
     assert uploads and all(f"/users/{owner}/drive" in p for p in uploads)  # sent directly
+
+
+def test_a_token_near_its_expiry_is_replaced_before_graph_refuses_it(
+        fake: FakeTenant, make: Callable[..., MicrosoftTenant]) -> None:
+    import time
+
+    fake.token_lifetime = 1  # renewed after half of it
+    tenant = make()
+    first = tenant.tokens.token()
+    assert tenant.tokens.token() == first
+    time.sleep(0.6)
+    second = tenant.tokens.token()
+    assert second != first and len(fake.token_requests()) == 2
+    assert [r.status for r in fake.graph_requests()] == []  # no 401 was needed

@@ -26,7 +26,8 @@ behaviour it follows (see ../shared/reference/microsoft.md and docs/org-microsof
   ``/users?$filter=`` with a small OData subset; ``ne``/``not``/``endswith`` need the
   advanced query parameters (``ConsistencyLevel: eventual`` + ``$count=true``) or 400.
 
-``latency`` seconds are slept once per HTTP request (a batch sleeps once).
+``latency`` seconds are slept once per HTTP request (a batch sleeps once); ``keep_log=False``
+keeps no request log (a benchmark's memory).
 """
 
 from __future__ import annotations
@@ -204,12 +205,14 @@ class FakeTenant:
     """One organisation: apps, users (each with a lazily created mailbox), groups."""
 
     def __init__(self, domain: str = "contoso.example", latency: float = 0.0,
-                 mailbox_limit: int | None = 4, token_lifetime: int = 3599) -> None:
+                 mailbox_limit: int | None = 4, token_lifetime: int = 3599,
+                 keep_log: bool = True) -> None:
         self.domain = domain
         self.tid = str(uuid.uuid5(uuid.NAMESPACE_DNS, domain))
         self.latency = latency
         self.mailbox_limit = mailbox_limit
         self.token_lifetime = token_lifetime
+        self.keep_log = keep_log  # False: log and sub_log stay empty (benchmarks' memory)
         self.lock = threading.RLock()
         self.apps: dict[str, App] = {}
         self.users: dict[str, User] = {}
@@ -470,8 +473,9 @@ class FakeTenant:
         """One Graph request at ``rel`` (relative to /v1.0, with its query)."""
         entry = Logged(method, "/v1.0" + rel.split("?", 1)[0],
                        urllib.parse.parse_qs(urllib.parse.urlsplit(rel).query), headers, body)
-        with self.lock:
-            self.sub_log.append(entry)
+        if self.keep_log:
+            with self.lock:
+                self.sub_log.append(entry)
         answer = self._graph(method, rel, headers, body, admitted)
         entry.status = answer[0]
         return answer
@@ -710,7 +714,8 @@ class _TenantHandler(BaseHTTPRequestHandler):
         headers = dict(self.headers.items())
         entry = Logged(self.command, u.path, urllib.parse.parse_qs(u.query), headers, body)
         with st.lock:
-            st.log.append(entry)
+            if st.keep_log:
+                st.log.append(entry)
             st.http_in_flight += 1
             st.http_peak = max(st.http_peak, st.http_in_flight)
         try:

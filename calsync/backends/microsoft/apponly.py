@@ -26,7 +26,7 @@ from calsync.paths import require_private
 if TYPE_CHECKING:
     from calsync.backends.microsoft.config import MicrosoftOrg
 
-EARLY = 300.0  # seconds before expiry a token is replaced (msal's own margin is 5 minutes)
+EARLY = 300.0  # seconds before expiry a token is replaced (at most half its lifetime)
 FRESH = 30.0  # a forced refresh within this long of the last token reuses it (401 storms)
 APP_HINT = ("check the app registration's application permissions and admin consent "
             "(see docs/org-microsoft.md)")
@@ -192,7 +192,7 @@ class AppTokenSource:
         with self._lock:
             now = time.monotonic()
             if self._token is not None and (
-                    (not force_refresh and now < self._expires - EARLY)
+                    (not force_refresh and now < self._expires)
                     or (force_refresh and now - self._fetched < FRESH)):
                 return self._token
             if self._app is None:
@@ -209,7 +209,8 @@ class AppTokenSource:
             token: str = result["access_token"]
             self._token = token
             self._fetched = time.monotonic()
-            self._expires = self._fetched + float(result.get("expires_in", 3599))
+            lifetime = float(result.get("expires_in", 3599))
+            self._expires = self._fetched + lifetime - min(EARLY, lifetime / 2)
             self.fetches += 1
             return token
 
