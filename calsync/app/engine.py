@@ -7,7 +7,7 @@ file) is reported and does not stop the others. ``calsync run`` builds on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,8 +19,9 @@ from calsync.config import CalendarConfig, Config, Policy
 from calsync.core import rescue
 from calsync.core.cadence import analyse
 from calsync.core.detect import Candidate, detect
-from calsync.core.model import Cadence, FetchResult, Relationship
+from calsync.core.model import Cadence, FetchResult, Owner, Relationship
 from calsync.core.pulse import Summary, load, summarise
+from calsync.core.state import KeyValue
 from calsync.errors import AuthError, CalsyncError
 
 
@@ -191,10 +192,15 @@ def window(config: Config, now: datetime) -> Window:
     return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
 
 
-def survey(config: Config, now: datetime, store: StateStore,
-           everything: bool = False) -> Iterator[CalendarSurvey | Failure]:
+Opener = Callable[[CalendarConfig, Owner, KeyValue, datetime], Provider]
+"""How a configured calendar is opened: the registry's factory, or an organisation's tenant."""
+
+
+def survey(config: Config, now: datetime, store: StateStore, everything: bool = False,
+           opener: Opener = open_provider) -> Iterator[CalendarSurvey | Failure]:
     """Per calendar: its occurrences, relationships and their cadence, or why it failed
-    (``everything``: read every event, as ``detect --explain`` lists them all)."""
+    (``everything``: read every event, as ``detect --explain`` lists them all; ``opener``:
+    an organisation's tenant opens its owners' calendars)."""
     span = window(config, now)
     if everything:
         span = Window(span.start, span.end, everything=True)
@@ -202,7 +208,7 @@ def survey(config: Config, now: datetime, store: StateStore,
     for cal in config.calendars:
         try:
             state = store.namespace(f"cal:{cal.name}", durable=True)
-            provider = open_provider(cal, config.owner, state, now)
+            provider = opener(cal, config.owner, state, now)
             fetched = provider.fetch(span)
         except CalsyncError as exc:
             yield Failure(cal.name, exc)
@@ -226,11 +232,12 @@ def survey(config: Config, now: datetime, store: StateStore,
         del provider, fetched, found, statuses  # not held while the next calendar is read
 
 
-def status(config: Config, now: datetime, store: StateStore, everything: bool = False) -> Report:
+def status(config: Config, now: datetime, store: StateStore, everything: bool = False,
+           opener: Opener = open_provider) -> Report:
     """The survey of every calendar, kept as summaries; each provider is closed once read
     (``everything``: every event is read, as ``detect --explain`` lists them all)."""
     report = Report(generated_at=now)
-    for item in survey(config, now, store, everything):
+    for item in survey(config, now, store, everything, opener):
         if isinstance(item, Failure):
             report.failures.append(item)
         else:

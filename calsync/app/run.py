@@ -18,15 +18,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from calsync.app.book import Booking, book_pair
-from calsync.app.engine import CalendarSurvey, Failure, Makeup, RelationshipStatus, exit_code, survey
+from calsync.app.engine import (
+    CalendarSurvey,
+    Failure,
+    Makeup,
+    Opener,
+    RelationshipStatus,
+    exit_code,
+    survey,
+)
 from calsync.app.pair import Change, Planned, Step, finish, write_pair
 from calsync.app.progress import Progress, silent
 from calsync.app.shown import ShownToday
 from calsync.app.store import StateStore
 from calsync.backends.base import Books, DocBackend, HasDocs, WritesMany, WriteStatus
 from calsync.backends.local.docs import LocalDocs
+from calsync.backends.registry import open_provider
 from calsync.config import Config
 from calsync.core.cadence import who
+from calsync.core.model import Cadence
 from calsync.errors import AuthError, CalsyncError, ConfigError
 from calsync.paths import data_dir
 
@@ -48,6 +58,7 @@ class RunReport:
     makeups: list[Proposal] = field(default_factory=list)  # every current one: for JSON
     new_makeups: list[Proposal] = field(default_factory=list)  # not yet shown today: for text
     booked: list[Booking] = field(default_factory=list)  # make-ups booked ([rescue] book)
+    cadences: list[Cadence] = field(default_factory=list)  # every relationship's (summaries)
 
     def exit_code(self) -> int:
         """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
@@ -71,9 +82,10 @@ class _Ctx(Step):
 
 
 def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
-        progress: Progress = silent) -> RunReport:
+        progress: Progress = silent, opener: Opener = open_provider) -> RunReport:
     """Survey every calendar and write each pair's agenda into its next invite, under the run lock.
-    Each calendar's writes commit together; a dry run rolls everything back and logs no run."""
+    Each calendar's writes commit together; a dry run rolls everything back and logs no run
+    (``opener``: an organisation's tenant opens its owners' calendars)."""
     report = RunReport(generated_at=now, dry_run=dry_run)
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with store.lock():
@@ -82,7 +94,7 @@ def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
         with whole:
             ctx = _Ctx(config, now, store, dry_run,
                        shown=ShownToday(store, now.date(), dry_run), progress=progress)
-            for item in survey(config, now, store):
+            for item in survey(config, now, store, opener=opener):
                 if isinstance(item, Failure):
                     report.failures.append(item)
                     continue
@@ -114,6 +126,7 @@ def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     books = _booker(ctx, item, report)
     slots: list[Change | Planned | None] = []  # in the order of the relationships
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
+        report.cadences.append(status.cadence)
         _warn_once(ctx, item.calendar.name, status, report)
         if status.makeup is not None:
             rel = status.relationship
