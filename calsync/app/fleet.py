@@ -187,7 +187,7 @@ def _one(config: Config, org: OrgBase, tenant: Tenant, member: Member, now: date
         cal = tenant.calendar(member)
         with stores.owner(member.address) as store:
             report = run(owner_config(config, org, member, cal), now, store, dry_run,
-                         opener=tenant.open)
+                         opener=lambda c, owner, state, at: tenant.open(cal, owner, state, at))
         result.cadences = _cadences(report.cadences)
         report.cadences = []  # the summary keeps what it needs; 10,000 owners add up
         result.report = report
