@@ -36,7 +36,7 @@ from calsync.backends.registry import open_tenant
 from calsync.config import Config
 from calsync.config_reader import OrgBase
 from calsync.core.hours import WorkingHours, parse_hours
-from calsync.core.model import Cadence, Label, Owner
+from calsync.core.model import Label, Owner
 from calsync.errors import CalsyncError, LockedError, ProviderError
 
 BUCKETS = ((8.0, "weekly"), (16.0, "fortnightly"), (35.0, "monthly"))  # median interval ≤ days
@@ -172,9 +172,9 @@ def owner_config(config: Config, org: OrgBase, member: Member, cal: object) -> C
     return replace(config, owner=owner, calendars=(cal,), organizations=())  # type: ignore[arg-type]
 
 
-def _cadences(cadences: list[Cadence]) -> list[tuple[str, str]]:
-    return [(c.label.value, bucket(c.median_interval_days if c.label is not Label.INSUFFICIENT
-                                   else None)) for c in cadences]
+def _cadences(figures: list[tuple[str, float | None]]) -> list[tuple[str, str]]:
+    return [(label, bucket(days if label != Label.INSUFFICIENT.value else None))
+            for label, days in figures]
 
 
 def _one(config: Config, org: OrgBase, tenant: Tenant, member: Member, now: datetime,
@@ -187,9 +187,10 @@ def _one(config: Config, org: OrgBase, tenant: Tenant, member: Member, now: date
         cal = tenant.calendar(member)
         with stores.owner(member.address) as store:
             report = run(owner_config(config, org, member, cal), now, store, dry_run,
-                         opener=lambda c, owner, state, at: tenant.open(cal, owner, state, at))
-        result.cadences = _cadences(report.cadences)
-        report.cadences = []  # the summary keeps what it needs; 10,000 owners add up
+                         opener=lambda c, owner, state, at: tenant.open(cal, owner, state, at),
+                         quiet=True)
+        result.cadences = _cadences(report.figures)
+        report.figures = []  # the summary keeps what it needs; 10,000 owners add up
         result.report = report
     except LockedError:
         result.busy = True  # another runner works for this owner now
