@@ -29,6 +29,7 @@ from datetime import datetime
 
 from calsync.app.engine import Failure, exit_code
 from calsync.app.progress import Progress, silent
+from calsync.app.quiet import config_digest
 from calsync.app.run import RunReport, run
 from calsync.app.store_owners import OwnerStores
 from calsync.backends.org import Member, Tenant
@@ -178,7 +179,7 @@ def _cadences(figures: list[tuple[str, float | None]]) -> list[tuple[str, str]]:
 
 
 def _one(config: Config, org: OrgBase, tenant: Tenant, member: Member, now: datetime,
-         stores: OwnerStores, dry_run: bool) -> OwnerRun:
+         stores: OwnerStores, dry_run: bool, digest: str) -> OwnerRun:
     """One owner's run; whatever goes wrong is theirs alone."""
     started = time.perf_counter()
     result = OwnerRun(member)
@@ -188,7 +189,7 @@ def _one(config: Config, org: OrgBase, tenant: Tenant, member: Member, now: date
         with stores.owner(member.address) as store:
             report = run(owner_config(config, org, member, cal), now, store, dry_run,
                          opener=lambda c, owner, state, at: tenant.open(cal, owner, state, at),
-                         quiet=True)
+                         quiet=digest)
         result.cadences = _cadences(report.figures)
         report.figures = []  # the summary keeps what it needs; 10,000 owners add up
         result.report = report
@@ -225,9 +226,10 @@ def run_org(config: Config, org: OrgBase, now: datetime, stores: OwnerStores,
             return out
         t2 = clock()
         out.phases["members"] = t2 - t1
+        digest = config_digest(config, org.name)
         out.owners = list(_side_by_side(
             people, max(1, tenant.workers), progress, f"{org.name}: owners",
-            lambda m: _one(config, org, tenant, m, now, stores, dry_run)))
+            lambda m: _one(config, org, tenant, m, now, stores, dry_run, digest)))
         out.phases["owners"] = clock() - t2
     finally:
         t3 = clock()

@@ -41,15 +41,22 @@ class Memo:
     warnings: tuple[str, ...]
 
 
-def config_digest(config: Config) -> str:
-    """A fingerprint of everything in the config (and calsync's version) a result depends on."""
+def config_digest(config: Config, org: str | None = None) -> str:
+    """A fingerprint of everything in the config (and calsync's version) a result depends
+    on: for an organisation's owners, its entry without the list of who they are (computed
+    once per organisation run, not once per owner)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         ours = version("calsync")
     except PackageNotFoundError:  # pragma: no cover - a source checkout without metadata
         ours = "?"
-    text = json.dumps(config.raw, sort_keys=True, default=str)
+    raw = {k: v for k, v in config.raw.items() if k != "organizations"}
+    for entry in config.raw.get("organizations", []):
+        if isinstance(entry, dict) and entry.get("name", entry.get("provider")) == org:
+            raw["organization"] = {k: v for k, v in entry.items()
+                                   if k not in ("members", "groups", "exclude")}
+    text = json.dumps(raw, sort_keys=True, default=str)
     return hashlib.sha256(f"{ours}\n{text}".encode()).hexdigest()[:16]
 
 

@@ -30,7 +30,7 @@ from calsync.app.engine import (
 )
 from calsync.app.pair import Change, Planned, Step, finish, write_pair
 from calsync.app.progress import Progress, silent
-from calsync.app.quiet import Figures, Memo, Memos, config_digest, due
+from calsync.app.quiet import Figures, Memo, Memos, due
 from calsync.app.shown import ShownToday
 from calsync.app.store import StateStore
 from calsync.backends.base import Books, DocBackend, HasDocs, WritesMany, WriteStatus
@@ -85,14 +85,15 @@ class _Ctx(Step):
 
 def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
         progress: Progress = silent, opener: Opener = open_provider,
-        quiet: bool = False) -> RunReport:
+        quiet: str | None = None) -> RunReport:
     """Survey every calendar and write each pair's agenda into its next invite, under the run lock.
     Each calendar's writes commit together; a dry run rolls everything back and logs no run
-    (``opener``: an organisation's tenant opens its owners' calendars; ``quiet``: an unchanged
-    calendar is left alone while its memo holds, :mod:`calsync.app.quiet`)."""
+    (``opener``: an organisation's tenant opens its owners' calendars; ``quiet``: the config's
+    digest, with which an unchanged calendar is left alone while its memo holds,
+    :mod:`calsync.app.quiet`)."""
     report = RunReport(generated_at=now, dry_run=dry_run)
-    memos = Memos(store.namespace("quiet", durable=True), config_digest(config)) \
-        if quiet and not dry_run else None
+    memos = Memos(store.namespace("quiet", durable=True), quiet) \
+        if quiet is not None and not dry_run else None
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with store.lock():
         # a dry run rolls everything back at the end, provider sync state included
