@@ -18,6 +18,7 @@ stored for ``calsync status --org`` and printed by ``run --format json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -27,10 +28,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from calsync.app.engine import Failure, exit_code
+from calsync.app.engine import Failure, Opener, exit_code
 from calsync.app.progress import Progress, silent
 from calsync.app.quiet import config_digest
 from calsync.app.run import RunReport, run
+from calsync.app.store import StateStore
 from calsync.app.store_owners import OwnerStores
 from calsync.backends.org import Member, Tenant
 from calsync.backends.registry import open_tenant
@@ -38,7 +40,7 @@ from calsync.config import Config
 from calsync.config_reader import OrgBase
 from calsync.core.hours import WorkingHours, parse_hours
 from calsync.core.model import Label, Owner
-from calsync.errors import CalsyncError, LockedError, ProviderError
+from calsync.errors import CalsyncError, ConfigError, LockedError, ProviderError
 
 BUCKETS = ((8.0, "weekly"), (16.0, "fortnightly"), (35.0, "monthly"))  # median interval ≤ days
 RARER = "rarer"
@@ -285,3 +287,31 @@ def stored_summary(stores: OwnerStores, org: str) -> dict[str, object] | None:
     """The organisation's summary as its last run left it, or None before the first run."""
     text = stores.namespace(f"org:{org}").get("summary")
     return json.loads(text) if text else None
+
+
+def find_org(config: Config, name: str | None) -> OrgBase:
+    """The organisation ``name`` names (or the only one); ConfigError otherwise."""
+    orgs = {o.name: o for o in config.organizations}
+    if name is None and len(orgs) == 1:
+        return next(iter(orgs.values()))
+    if name in orgs:
+        return orgs[name]
+    known = ", ".join(orgs) or "none configured"
+    raise ConfigError(f"{config.path}: {'--org ' + repr(name) if name else '--org'}: "
+                      f"name one of the [[organizations]] ({known})")
+
+
+@contextlib.contextmanager
+def one_owner(config: Config, org: OrgBase, address: str, stores: OwnerStores,
+              opener: TenantOpener = open_tenant) -> Iterator[tuple[Config, StateStore, Opener]]:
+    """One organisation owner as a single-owner run sees them (``status --owner``):
+    their config, their state and the tenant's opener for their calendar."""
+    tenant = opener(org)
+    try:
+        member = Member(address.lower())
+        cal = tenant.calendar(member)
+        with stores.owner(member.address) as store:
+            yield (owner_config(config, org, member, cal), store,
+                   lambda c, owner, state, at: tenant.open(cal, owner, state, at))
+    finally:
+        tenant.close()

@@ -66,6 +66,13 @@ class RunReport:
         """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
         return exit_code(self.failures)
 
+    def merge(self, other: RunReport) -> None:
+        """Add another run's changes, warnings, failures and make-ups (organisation owners')."""
+        for name in ("changes", "warnings", "all_warnings", "problems", "new_problems",
+                     "failures", "makeups", "new_makeups", "booked", "figures"):
+            getattr(self, name).extend(getattr(other, name))
+        self.quiet += other.quiet
+
 
 @dataclass(frozen=True)
 class Proposal:
