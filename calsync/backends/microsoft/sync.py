@@ -136,12 +136,11 @@ class CalendarSync:
             and chain.get("calendar") == (self.calendar or "")
             and chain.get("v") == CACHE_VERSION
         )
-        items = self._load_items()
         changed = False
         if not fresh:
             assert chain is not None
-            try:
-                link, changed = self._replay(chain["link"], items)
+            try:  # the cached events are read only when the round brings a change
+                link, changed = self._replay(chain["link"], None)
             except GraphError as exc:
                 if exc.status not in (410, 400) and exc.code not in ("syncStateNotFound",):
                     raise
@@ -150,7 +149,7 @@ class CalendarSync:
             self._items = self._view(window)  # learnt recently: this calendar has no delta
             return True
         if fresh:
-            items.clear()
+            items = self._items = {}
             params = {"startDateTime": iso(lo), "endDateTime": iso(hi)}
             try:
                 link, _ = self._replay(f"{self.calendar_path()}/calendarView/delta", items,
@@ -177,7 +176,7 @@ class CalendarSync:
             chain["link"] = link
         self.state.set("ms.delta", json.dumps(chain))
         if changed:
-            self.state.set("ms.items", json.dumps(items, separators=(",", ":")))
+            self.state.set("ms.items", json.dumps(self._load_items(), separators=(",", ":")))
         return changed
 
     def _no_delta(self) -> bool:
@@ -247,9 +246,10 @@ class CalendarSync:
                 items[str(item.get("id"))] = trim(item)
         return items
 
-    def _replay(self, url: str, items: Items,
+    def _replay(self, url: str, items: Items | None,
                 params: dict[str, str] | None = None) -> tuple[str, bool]:
-        """Follow a delta round to its deltaLink, applying changes to ``items``."""
+        """Follow a delta round to its deltaLink, applying changes to ``items`` (None: the
+        cached events, read at the first change)."""
         headers = {"Prefer": f"{PREFER_READ}, odata.maxpagesize={PAGE_SIZE}"}
         changed = False
         next_url: str | None = url
@@ -258,6 +258,8 @@ class CalendarSync:
             params = None
             for item in page.get("value", []):
                 changed = True
+                if items is None:
+                    items = self._load_items()
                 ident = str(item.get("id"))
                 if "@removed" in item:
                     items.pop(ident, None)
