@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from calsync.app import fleet
 from calsync.app.quiet import Memo, Memos, due
 from calsync.app.store_owners import SqliteOwners
-from calsync.backends.memory import MemoryCalendar
 from calsync.config import Config
-from calsync.core.model import Relationship, Status
 from calsync.core.state import MemoryState
 from calsync.errors import ProviderError
 from tests.fleet_world import NOW, MemoryTenant, seed, tenant_with
@@ -60,18 +57,19 @@ def test_a_change_in_the_calendar_is_handled_at_once(tmp_path: Path) -> None:
     assert ("eng/ann@corp.example", "new@corp.example") in written(report)
 
 
-def test_the_memo_ends_at_the_next_meeting_and_at_midnight(tmp_path: Path) -> None:
+def test_the_memo_ends_once_a_day_at_the_owners_own_time(tmp_path: Path) -> None:
     config, tenant, db = _world(tmp_path)
     for _ in range(2):
         _run(config, tenant, db)
-    # every seeded pair meets weekly at NOW's weekday, 10:00 + i hours: the next is ahead today
-    later = NOW.replace(hour=23, minute=59)
-    report = _run(config, tenant, db, later)
-    assert _quiet(report) == 0  # the meetings at 10:00 and 11:00 started in between
-    assert written(report)  # the agendas moved on to next week's meetings
-    assert _quiet(_run(config, tenant, db, later + timedelta(seconds=15))) == 0  # those writes
-    assert _quiet(_run(config, tenant, db, later + timedelta(seconds=30))) == 2
-    assert _quiet(_run(config, tenant, db, later + timedelta(minutes=2))) == 0  # a new day
+    ann, ben = due("eng/ann@corp.example", False, NOW), due("eng/ben@corp.example", False, NOW)
+    first, last = sorted((ann, ben))
+    assert _quiet(_run(config, tenant, db, first - timedelta(seconds=1))) == 2
+    report = _run(config, tenant, db, first)  # one owner's day is over: read in full
+    assert _quiet(report) == 1
+    for _ in range(2):  # (the agendas that moved on are seen once more as a change)
+        _run(config, tenant, db, first + timedelta(seconds=1))
+    assert _quiet(_run(config, tenant, db, last - timedelta(seconds=1))) == 2
+    assert _quiet(_run(config, tenant, db, last)) == 1
 
 
 def test_a_changed_config_voids_the_memo(tmp_path: Path) -> None:
@@ -102,27 +100,16 @@ def test_a_failing_read_after_a_change_leaves_no_memo(tmp_path: Path) -> None:
     assert ("eng/ann@corp.example", "new@corp.example") in written(report)
 
 
-def _rel(*starts: timedelta, cancelled: int | None = None) -> Relationship:
-    """A pair whose meetings start at NOW + each of ``starts`` (one of them cancelled)."""
-    box = MemoryCalendar("m", owner=(A,))
-    seed(box, A, ["r@corp.example"], weeks=0)
-    occ = next(iter(box.events.values()))
-    occs = [replace(occ, ref=f"x{i}", start=NOW + d, end=NOW + d + timedelta(minutes=30),
-                    status=Status.CANCELLED if i == cancelled else occ.status)
-            for i, d in enumerate(starts)]
-    return Relationship("r@corp.example", None, "memory", "m", occurrences=occs)
-
-
-def test_due_is_the_earliest_of_midnight_the_next_meeting_and_the_horizon(tmp_path: Path) -> None:
-    config = org_config(tmp_path, timezone="Europe/Berlin")
-    midnight = NOW.replace(hour=0, minute=0) + timedelta(days=1)
-    assert due([], config, NOW) == midnight
-    assert due([(_rel(timedelta(hours=3)), False)], config, NOW) == NOW + timedelta(hours=3)
-    assert due([(_rel(-timedelta(hours=1), timedelta(days=3)), False)], config, NOW) == midnight
-    # cancelled meetings do not count; a meeting 7 days + 2 h away enters the horizon in 2 h
-    rel = _rel(timedelta(hours=1), timedelta(days=7, hours=2), cancelled=0)
-    assert due([(rel, False)], config, NOW) == NOW + timedelta(hours=2)
-    assert due([(_rel(timedelta(days=2)), True)], config, NOW) == NOW  # a make-up pending
+def test_due_is_once_a_day_at_a_time_of_its_own() -> None:
+    names = [f"eng/o{i}@corp.example" for i in range(200)]
+    dues = [due(n, False, NOW) for n in names]
+    assert all(NOW < d <= NOW + timedelta(days=1) for d in dues)
+    assert len({d.time() for d in dues}) > 190  # spread over the day
+    one = dues[0]
+    assert due(names[0], False, one - timedelta(seconds=1)) == one
+    assert due(names[0], False, one) == one + timedelta(days=1)  # at the slot: the next one
+    assert due(names[0], False, NOW + timedelta(days=3)) == one + timedelta(days=3)
+    assert due(names[0], True, NOW) == NOW  # a make-up pending: no memo
 
 
 def test_memos_hold_until_their_time_for_their_config() -> None:

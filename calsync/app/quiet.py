@@ -1,32 +1,31 @@
 """Leaving an unchanged owner alone until their analysis is due again (organisation runs).
 
-A steady run for 10,000 owners cannot re-read, re-detect and re-judge 1.6 million
+A steady run for 10,000 owners cannot re-read, re-detect and re-judge 4 million
 occurrences every 15 minutes; it does not need to. After an owner's calendar was read and
-every pair handled without a failure, a memo records until when the result cannot change
-unless the calendar does: the owner's next local midnight (the day's warnings, figures
-that age with the day), the start of each pair's next meeting (the agenda moves on to the
-one after), and the moment the first meeting beyond the agenda horizon enters it. While
-the memo holds and the calendar's incremental sync (:class:`~calsync.backends.base.Polls`)
-brings no change, the run costs that one sync request and writes nothing. A sync that
-brings a change drops the memo before anything else (durably), so a run killed while
-handling the change handles it again. The memo keeps the figures the organisation summary
-counts and the warnings JSON output lists; a changed config (policy, agenda) voids it.
+every pair handled without a failure, a memo keeps what the run found (the figures the
+organisation summary counts, the warnings JSON lists). While the memo holds and the
+calendar's incremental sync (:class:`~calsync.backends.base.Polls`) brings no change, the
+owner costs that one sync request and nothing is written. A sync that brings a change
+drops the memo before anything else (durably), so a run killed while handling the change
+handles it again; a changed config (policy, agenda, the organisation's entry) voids it.
 
-Edits to the pair's docs are read on the run after the memo ends (docs were polled at
-most hourly before; within a day now, and always before each meeting's agenda moves on).
+The memo holds for a day (:func:`due`), ending at a time of day that differs per owner,
+so the day's re-analysis is spread over the day's runs. What waits for it: figures that
+age with time (days since the last meeting, a lapse), the agenda moving on to the next
+meeting once one is over, and edits to the pair's shared doc (ticked items, pulse
+answers), which reach the next invite's agenda within the day (a personal run reads docs
+hourly). With a weekly 1on1 and a 7-day horizon the next meeting's agenda is written at
+least six days before it; a pending make-up slot keeps the owner out of memos entirely.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from calsync.config import Config
-from calsync.core.model import Relationship
 from calsync.core.state import KeyValue
 
 Figures = tuple[tuple[str, float | None], ...]  # per pair: (label, median interval in days)
@@ -60,24 +59,20 @@ def config_digest(config: Config, org: str | None = None) -> str:
     return hashlib.sha256(f"{ours}\n{text}".encode()).hexdigest()[:16]
 
 
-def due(pairs: Sequence[tuple[Relationship, bool]], config: Config, now: datetime) -> datetime:
-    """The first instant the result may change with the calendar unchanged (see the
-    module docstring), given each pair and whether a make-up slot is pending for it;
-    ``now`` when it may change at once (a pending make-up)."""
-    zone = ZoneInfo(config.owner.timezone) if config.owner.timezone else now.tzinfo or UTC
-    local = now.astimezone(zone)
-    until = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), zone)
-    horizon = now + timedelta(days=config.agenda.horizon_days)
-    for rel, makeup in pairs:
-        if makeup:
-            return now
-        ahead = sorted(o.start for o in rel.occurrences if o.start > now and not o.cancelled)
-        if ahead:
-            until = min(until, ahead[0])
-        beyond = next((s for s in ahead if s > horizon), None)
-        if beyond is not None:
-            until = min(until, beyond - timedelta(days=config.agenda.horizon_days))
-    return until
+REFRESH = timedelta(days=1)  # an unchanged owner is re-analysed this often
+
+
+def due(calendar: str, makeup_pending: bool, now: datetime) -> datetime:
+    """When an unchanged calendar's result is next worked out in full: once every
+    :data:`REFRESH`, at a time of day of its own (a hash of its name spreads 10,000
+    owners over the day, so no run re-reads everyone at once); ``now`` (at once) while a
+    make-up slot is pending."""
+    if makeup_pending:
+        return now
+    period = int(REFRESH.total_seconds())
+    slot = int.from_bytes(hashlib.sha256(calendar.encode()).digest()[:4], "big") % period
+    since = int(now.timestamp()) % period
+    return now + timedelta(seconds=(slot - since) % period or period)
 
 
 class Memos:

@@ -144,10 +144,11 @@ def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
 
 def _memo(ctx: _Ctx, item: CalendarSurvey) -> Memo:
     """What a calendar handled without a failure leaves for the runs it stays unchanged."""
-    pairs = [(st.relationship, st.makeup is not None) for st in item.statuses]
+    pending = any(st.makeup is not None for st in item.statuses)
     warnings = [w for st in item.statuses for w in st.cadence.warnings]
     warnings += [st.pulse.warning for st in item.statuses if st.pulse and st.pulse.warning]
-    return Memo(due(pairs, ctx.config, ctx.now), _figures(item.statuses), tuple(warnings))
+    return Memo(due(item.calendar.name, pending, ctx.now), _figures(item.statuses),
+                tuple(warnings))
 
 
 def _figures(statuses: list[RelationshipStatus]) -> Figures:
