@@ -20,10 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calsync.backends.google.auth import _AUTH, setup_scopes
 from calsync.errors import AuthError
+
+if TYPE_CHECKING:
+    from calsync.backends.google.config import GoogleOrg
 
 # Directory reads as the admin: groups.get needs a group scope (group.member.readonly does
 # not cover it), group.readonly covers members.list as well (the Directory discovery doc).
@@ -36,6 +39,13 @@ FLUSH_EVERY = 10.0  # seconds between writes of the token cache during a run
 def owner_scopes(read_only: bool) -> tuple[str, ...]:
     """What each owner's token asks for: what ``calsync setup google`` asks a user for."""
     return tuple(setup_scopes(read_only))
+
+
+def entry_scopes(org: GoogleOrg) -> tuple[str, ...]:
+    """Every scope the organisation's delegation entry must list: the owners', plus the
+    directory's when groups or the directory are read as the admin."""
+    extra = DIRECTORY_SCOPES if org.admin else ()
+    return (*owner_scopes(org.read_only), *extra)
 
 
 def delegation_hint(client_id: str, scopes: Sequence[str]) -> str:
@@ -177,13 +187,18 @@ def cache_path(key: ServiceAccountKey) -> Path:
 
 
 class ServiceAccountLogin:
-    """The service account acting for ``subject`` with ``scopes`` (a Login)."""
+    """The service account acting for ``subject`` with ``scopes`` (a Login).
+
+    ``entry``: every scope of the organisation's delegation entry (one entry per client
+    id holds them all), named when Google refuses, so fixing one owner breaks no other.
+    """
 
     def __init__(self, key: ServiceAccountKey, subject: str, scopes: Sequence[str],
-                 cache: TokenCache | None, label: str) -> None:
+                 cache: TokenCache | None, label: str, entry: Sequence[str] = ()) -> None:
         self.key = key
         self.subject = subject
         self.scopes = tuple(scopes)
+        self.entry = tuple(dict.fromkeys((*entry, *scopes)))
         self.cache = cache
         self.label = label
         self._creds: Any = None
@@ -216,7 +231,7 @@ class ServiceAccountLogin:
 
     def refused(self, exc: Exception) -> AuthError:
         """The token endpoint's refusal as one line naming the subject and the fix."""
-        return refusal(exc, self.label, self.subject, self.key.client_id, self.scopes)
+        return refusal(exc, self.label, self.subject, self.key.client_id, self.entry)
 
 
 def refusal(exc: Exception, label: str, subject: str, client_id: str,

@@ -20,6 +20,7 @@ from calsync.backends.google.service_account import (
     ServiceAccountLogin,
     TokenCache,
     cache_path,
+    entry_scopes,
     owner_scopes,
 )
 from calsync.backends.google.shared import SharedHttp
@@ -45,11 +46,12 @@ class GoogleTenant:
         self.retry = retry or RetryPolicy()
         self.shared = SharedHttp(org.api_url, self.retry.timeout)
         self.scopes = owner_scopes(org.read_only)
+        self.entry = entry_scopes(org)
         self._directory: Directory | None = None
 
     def login(self, subject: str, label: str) -> ServiceAccountLogin:
         """The service account acting for ``subject`` with the owners' scopes."""
-        return ServiceAccountLogin(self.key, subject, self.scopes, self.cache, label)
+        return ServiceAccountLogin(self.key, subject, self.scopes, self.cache, label, self.entry)
 
     def _dir(self) -> Directory:
         if self._directory is None:
@@ -58,7 +60,8 @@ class GoogleTenant:
                 raise ConfigError(f"{self.org.name}: groups and the directory are read as a "
                                   "Workspace admin: set `admin`")
             label = f"{self.org.name} (directory as {admin})"
-            login = ServiceAccountLogin(self.key, admin, DIRECTORY_SCOPES, self.cache, label)
+            login = ServiceAccountLogin(self.key, admin, DIRECTORY_SCOPES, self.cache, label,
+                                        self.entry)
             session = Session(login, self.org.api_url, self.retry, label, self.shared)
             self._directory = Directory(session, self.org.customer, label)
         return self._directory
