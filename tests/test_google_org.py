@@ -388,3 +388,20 @@ def test_errors_and_repr_never_carry_the_key_or_tokens(ws: Org) -> None:
         provider(tenant, "bob@example.com").fetch(W)
     tenant.close()
     _no_secrets(ws, str(err.value) + repr(tenant.key) + repr(tenant.login("x", "y").key))
+
+
+def test_cached_token_google_no_longer_knows_is_replaced_on_its_401(ws: Org) -> None:
+    first = ws.tenant()
+    provider(first, "alice@example.com").fetch(W)
+    first.close()
+    ws.fake.expire_access_tokens()  # revoked or rotated on Google's side, still live here
+    ws.fake.log.clear()
+    second = ws.tenant()
+    p = provider(second, "alice@example.com")
+    p.fetch(W)
+    p.close()
+    second.close()
+    assert [r["path"] for r in ws.fake.log].count("/token") == 1
+    assert second.cache.issued == 1
+    (entry,) = json.loads(cache_path(second.key).read_text()).values()
+    assert entry["token"] in ws.fake.access

@@ -92,6 +92,8 @@ class FakeWorkspace(FakeGoogle):
         self.users: dict[str, DirUser] = {}
         self.groups: dict[str, DirGroup] = {}
         self.jwt_grants: list[dict[str, Any]] = []  # the verified claims of each grant
+        self._by_cal: dict[str, list[str]] = {}  # event ids per calendar (thousands of users)
+        self._indexed = -1
 
     def start(self) -> FakeWorkspace:
         handler = type("Handler", (_WorkspaceHandler,), {"fake": self})
@@ -100,6 +102,18 @@ class FakeWorkspace(FakeGoogle):
 
     def __enter__(self) -> FakeWorkspace:
         return self.start()
+
+    def visible(self, cal: str) -> list[dict[str, Any]]:
+        """As FakeGoogle's, from an index: a domain holds every user's events (events
+        are only ever added, so their count says when to index again)."""
+        with self.lock:
+            if self._indexed != len(self.events):
+                self._by_cal = {}
+                for ev in self.events.values():
+                    for c in ev["_cals"]:
+                        self._by_cal.setdefault(c, []).append(ev["id"])
+                self._indexed = len(self.events)
+            return [e for i in self._by_cal.get(cal, ()) if cal in (e := self.events[i])["_cals"]]
 
     # -- setup ------------------------------------------------------------------------
     def add_service_account(self, path: Path, scopes: list[str] | tuple[str, ...] = (),

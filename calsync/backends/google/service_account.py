@@ -119,6 +119,7 @@ class TokenCache:
         self._dirty = False
         self._clock = clock
         self._flushed = clock()
+        self.issued = 0  # tokens Google issued in this run (the cache's misses)
 
     @staticmethod
     def key(subject: str, scopes: Sequence[str]) -> str:
@@ -160,6 +161,7 @@ class TokenCache:
         with self._lock:
             self._load()[key] = {"token": token, "expiry": expiry.isoformat()}
             self._dirty = True
+            self.issued += 1
             due = self._clock() - self._flushed >= FLUSH_EVERY
         if due:
             self.flush()
