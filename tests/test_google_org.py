@@ -405,3 +405,31 @@ def test_cached_token_google_no_longer_knows_is_replaced_on_its_401(ws: Org) -> 
     assert second.cache.issued == 1
     (entry,) = json.loads(cache_path(second.key).read_text()).values()
     assert entry["token"] in ws.fake.access
+
+
+def test_two_tenants_on_one_key_keep_each_others_tokens(ws: Org) -> None:
+    one, two = ws.tenant(name="one"), ws.tenant(name="two")
+    provider(one, "alice@example.com").fetch(W)
+    provider(two, "bob@example.com").fetch(W)
+    one.close()
+    two.close()  # written last: alice's token stays
+    assert len(json.loads(cache_path(one.key).read_text())) == 2
+    ws.fake.log.clear()
+    three = ws.tenant()
+    provider(three, "alice@example.com").fetch(W)
+    provider(three, "bob@example.com").fetch(W)
+    assert ws.fake.token_requests() == 0
+
+
+def test_cache_file_readable_by_others_is_not_trusted(ws: Org) -> None:
+    first = ws.tenant()
+    provider(first, "alice@example.com").fetch(W)
+    first.close()
+    path = cache_path(first.key)
+    path.chmod(0o644)
+    ws.fake.log.clear()
+    second = ws.tenant()
+    provider(second, "alice@example.com").fetch(W)
+    second.close()
+    assert ws.fake.token_requests() == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -109,7 +109,8 @@ class TokenCache:
     """Access tokens by subject and scopes, kept in a 0600 file across runs; thread-safe.
 
     Read on first use, written when tokens changed (at most every :data:`FLUSH_EVERY`
-    seconds during a run, and at :meth:`flush`); expired entries are dropped on write.
+    seconds during a run, and at :meth:`flush`), merged with what another run wrote
+    meanwhile; expired entries are dropped on write.
     """
 
     def __init__(self, path: Path, clock: Any = time.monotonic) -> None:
@@ -125,23 +126,27 @@ class TokenCache:
     def key(subject: str, scopes: Sequence[str]) -> str:
         return f"{subject.lower()} {' '.join(sorted(scopes))}"
 
+    def _read(self) -> dict[str, dict[str, str]]:
+        """The file's entries; a cache, so a bad or exposed file counts as empty."""
+        from calsync.paths import require_private
+
+        try:
+            require_private(self.path, "google token cache")
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (AuthError, OSError, ValueError):
+            self._dirty = True  # rewritten 0600 at the next flush
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items()
+                if isinstance(v, dict) and isinstance(v.get("token"), str)
+                and isinstance(v.get("expiry"), str)}
+
     def _load(self) -> dict[str, dict[str, str]]:
         if self._entries is None:
-            from calsync.paths import require_private
-
-            entries: dict[str, dict[str, str]] = {}
-            try:
-                require_private(self.path, "google token cache")
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                if isinstance(data, dict):
-                    entries = {k: v for k, v in data.items()
-                               if isinstance(v, dict) and v.get("token") and v.get("expiry")}
-            except FileNotFoundError:
-                pass
-            except (AuthError, OSError, ValueError):
-                entries = {}  # a cache: a bad or exposed file is rebuilt, not trusted
-                self._dirty = True
-            self._entries = entries
+            self._entries = self._read()
         return self._entries
 
     def get(self, key: str) -> tuple[str, datetime] | None:
@@ -173,8 +178,14 @@ class TokenCache:
         with self._lock:
             if not self._dirty or self._entries is None:
                 return
+            # another run (or organisation) with the same key may have written meanwhile:
+            # keep the later token of each entry
+            merged = self._read()
+            for k, v in self._entries.items():
+                if k not in merged or merged[k]["expiry"] < v["expiry"]:
+                    merged[k] = v
             now = datetime.now(UTC).replace(tzinfo=None).isoformat()
-            live = {k: v for k, v in self._entries.items() if v["expiry"] > now}
+            live = {k: v for k, v in merged.items() if v["expiry"] > now}
             self._entries = live
             write_private(self.path, json.dumps(live, separators=(",", ":")) + "\n")
             self._dirty = False
