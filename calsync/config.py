@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calsync.backends.registry import BACKENDS, PROVIDERS, CalendarConfig
-from calsync.config_reader import COMMON_KEYS, Reader, email, name_of
+from calsync.backends.registry import BACKENDS, ORG_PROVIDERS, PROVIDERS, CalendarConfig
+from calsync.config_reader import COMMON_KEYS, ORG_KEYS, OrgBase, Reader, email, name_of
 from calsync.core.cadence import Policy
 from calsync.core.detect import Detection
 from calsync.core.hours import WorkingHours, parse_hours
@@ -70,6 +70,7 @@ class Config:
     rescue: Rescue = field(default_factory=Rescue)
     language: str = "en"
     state_url: str | None = None  # postgresql://… : shared state (calsync.app.store_pg)
+    organizations: tuple[OrgBase, ...] = ()  # [[organizations]]: many owners (calsync.app.fleet)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -103,10 +104,12 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
     """Validate an already-parsed TOML document (``path`` names it in errors)."""
     r = Reader(path)
     r.known(data, "", {"owner", "calendars", "policy", "detection", "agenda", "pulse",
-                   "rescue", "language", "state_url"})
-    owner = _owner(r, r.table(data, "owner", required=True))
-    cals_raw = data.get("calendars")
-    if not isinstance(cals_raw, list) or not cals_raw:
+                   "rescue", "language", "state_url", "organizations"})
+    orgs = _organizations(r, data.get("organizations"))
+    personal = not orgs or "owner" in data or "calendars" in data
+    owner = _owner(r, r.table(data, "owner", required=True)) if personal else Owner(())
+    cals_raw = data.get("calendars", [] if not personal else None)
+    if not isinstance(cals_raw, list) or (personal and not cals_raw):
         r.fail("calendars", "at least one [[calendars]] entry is required")
     assert isinstance(cals_raw, list)
     calendars = tuple(_calendar(r, c, i) for i, c in enumerate(cals_raw))
@@ -126,6 +129,7 @@ def parse(data: Mapping[str, Any], path: Path) -> Config:
         rescue=_rescue(r, r.table(data, "rescue")),
         language=language,
         state_url=_state_url(r, data),
+        organizations=orgs,
         raw=data,
     )
 
@@ -137,6 +141,66 @@ def _state_url(r: Reader, data: Mapping[str, Any]) -> str | None:
     return url
 
 
+def _organizations(r: Reader, raw: Any) -> tuple[OrgBase, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        r.fail("organizations", "must be a list of tables ([[organizations]])")
+    orgs = tuple(_organization(r, t, i) for i, t in enumerate(raw))
+    names = [o.name for o in orgs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        r.fail("organizations", f"duplicate organization name {sorted(dup)[0]!r}; give each a `name`")
+    return orgs
+
+
+def _organization(r: Reader, t: Any, i: int) -> OrgBase:
+    """One ``[[organizations]]`` entry: the common keys here, the login's in its backend."""
+    p = f"organizations[{i}]."
+    if not isinstance(t, dict):
+        r.fail(f"organizations[{i}]", "must be a table ([[organizations]])")
+    provider = r.get(t, "provider", p, str, None)
+    if provider not in ORG_PROVIDERS:
+        r.fail(p + "provider", f"expected one of {', '.join(ORG_PROVIDERS)}, got {provider!r}")
+    schema = BACKENDS[provider].org
+    assert schema is not None
+    r.known(t, p, ORG_KEYS | schema.keys)
+    name = name_of(r, t, p) or provider
+    if "/" in name:
+        r.fail(p + "name", f"must not contain '/' (owners are named {name!r}/address), got {name!r}")
+    members = tuple(email(r, e, p + "members") for e in r.strings(t, "members", p))
+    groups = r.strings(t, "groups", p)
+    directory = r.get(t, "directory", p, bool, False)
+    if not (members or groups or directory):
+        r.fail(p + "members", "say who the owners are: members, groups or directory = true")
+    filter_: str | None = r.get(t, "filter", p, str, None)
+    if filter_ is not None and not directory:
+        r.fail(p + "filter", "narrows the directory: set directory = true too")
+    zone: str | None = r.get(t, "timezone", p, str, None)
+    if zone is not None:
+        _zone(r, p + "timezone", zone)
+    hours: str | None = r.get(t, "working_hours", p, str, None)
+    if hours is not None and parse_hours(hours) is None:
+        r.fail(p + "working_hours", f"{hours!r} is not like \"09:00-18:00 Mon-Fri\"")
+    common = OrgBase(
+        name=name, provider=provider, read_only=r.get(t, "read_only", p, bool, False),
+        members=tuple(dict.fromkeys(members)), groups=groups, directory=directory, filter=filter_,
+        exclude=tuple(email(r, e, p + "exclude") for e in r.strings(t, "exclude", p)),
+        timezone=zone, working_hours=hours,
+        concurrency=r.positive(t, "concurrency", p, int, 16),
+    )
+    return schema.parse(r, t, p, common)  # type: ignore[no-any-return]
+
+
+def _zone(r: Reader, key: str, tz: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        r.fail(key, f"unknown time zone {tz!r} (use an IANA name)")
+
+
 def _owner(r: Reader, t: Mapping[str, Any]) -> Owner:
     r.known(t, "owner.", {"email", "emails", "timezone", "working_hours"})
     emails = list(r.strings(t, "emails", "owner."))
@@ -146,12 +210,7 @@ def _owner(r: Reader, t: Mapping[str, Any]) -> Owner:
         r.fail("owner.email", "missing: the owner's address tells calsync who 'you' are")
     tz = r.get(t, "timezone", "owner.", str, None)
     if tz is not None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            r.fail("owner.timezone", f"unknown time zone {tz!r} (use an IANA name)")
+        _zone(r, "owner.timezone", tz)
     hours = WorkingHours()
     raw = r.get(t, "working_hours", "owner.", str, None)
     if raw is not None:

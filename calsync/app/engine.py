@@ -7,20 +7,22 @@ file) is reported and does not stop the others. ``calsync run`` builds on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from calsync.app.quiet import Memo, Memos
 from calsync.app.store import StateStore
-from calsync.backends.base import FreeBusy, Interval, Provider, Window
+from calsync.backends.base import FreeBusy, Interval, Polls, Provider, Window
 from calsync.backends.registry import open_provider
 from calsync.config import CalendarConfig, Config, Policy
 from calsync.core import rescue
 from calsync.core.cadence import analyse
 from calsync.core.detect import Candidate, detect
-from calsync.core.model import Cadence, FetchResult, Relationship
+from calsync.core.model import Cadence, FetchResult, Owner, Relationship
 from calsync.core.pulse import Summary, load, summarise
+from calsync.core.state import KeyValue
 from calsync.errors import AuthError, CalsyncError
 
 
@@ -85,6 +87,15 @@ class CalendarSurvey:
     fetched: FetchResult
     statuses: list[RelationshipStatus]
     candidates: list[Candidate]
+
+
+@dataclass
+class QuietCalendar:
+    """A calendar left alone: unchanged since a full handling whose memo still holds."""
+
+    calendar: CalendarConfig
+    provider: Provider
+    memo: Memo
 
 
 @dataclass
@@ -191,10 +202,17 @@ def window(config: Config, now: datetime) -> Window:
     return Window(now - timedelta(days=config.policy.lookback_days), now + timedelta(days=ahead))
 
 
-def survey(config: Config, now: datetime, store: StateStore,
-           everything: bool = False) -> Iterator[CalendarSurvey | Failure]:
+Opener = Callable[[CalendarConfig, Owner, KeyValue, datetime], Provider]
+"""How a configured calendar is opened: the registry's factory, or an organisation's tenant."""
+
+
+def survey(config: Config, now: datetime, store: StateStore, everything: bool = False,
+           opener: Opener = open_provider,
+           memos: Memos | None = None) -> Iterator[CalendarSurvey | QuietCalendar | Failure]:
     """Per calendar: its occurrences, relationships and their cadence, or why it failed
-    (``everything``: read every event, as ``detect --explain`` lists them all)."""
+    (``everything``: read every event, as ``detect --explain`` lists them all; ``opener``:
+    an organisation's tenant opens its owners' calendars; ``memos``: a calendar whose
+    memo holds and whose sync brings no change is left alone, :mod:`calsync.app.quiet`)."""
     span = window(config, now)
     if everything:
         span = Window(span.start, span.end, everything=True)
@@ -202,7 +220,14 @@ def survey(config: Config, now: datetime, store: StateStore,
     for cal in config.calendars:
         try:
             state = store.namespace(f"cal:{cal.name}", durable=True)
-            provider = open_provider(cal, config.owner, state, now)
+            provider = opener(cal, config.owner, state, now)
+            if memos is not None and isinstance(provider, Polls):
+                held = memos.valid(cal.name, now)
+                if held is not None:
+                    if not provider.changed(span):
+                        yield QuietCalendar(cal, provider, held)
+                        continue
+                    memos.forget(cal.name)
             fetched = provider.fetch(span)
         except CalsyncError as exc:
             yield Failure(cal.name, exc)
@@ -226,14 +251,15 @@ def survey(config: Config, now: datetime, store: StateStore,
         del provider, fetched, found, statuses  # not held while the next calendar is read
 
 
-def status(config: Config, now: datetime, store: StateStore, everything: bool = False) -> Report:
+def status(config: Config, now: datetime, store: StateStore, everything: bool = False,
+           opener: Opener = open_provider) -> Report:
     """The survey of every calendar, kept as summaries; each provider is closed once read
     (``everything``: every event is read, as ``detect --explain`` lists them all)."""
     report = Report(generated_at=now)
-    for item in survey(config, now, store, everything):
+    for item in survey(config, now, store, everything, opener):
         if isinstance(item, Failure):
             report.failures.append(item)
-        else:
+        elif isinstance(item, CalendarSurvey):
             report.surveys.append(CalendarSummary(
                 item.calendar, [st.summary() for st in item.statuses], item.candidates,
                 item.fetched.warnings))

@@ -195,13 +195,16 @@ class Phases:
 class Store(Phases):
     """The state in one SQLite file, private to the user (see the module docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: bool = False) -> None:
+        """Open (creating) the database; ``threads``: used from several threads, one
+        statement at a time (the caller serialises them, :mod:`calsync.app.store_owners`)."""
         self.path = path
         try:
             private_files(path)
             old_mask = os.umask(0o077)  # journal files SQLite creates are ours alone too
             try:
-                self.db = sqlite3.connect(path, isolation_level=None, timeout=10)
+                self.db = sqlite3.connect(path, isolation_level=None, timeout=10,
+                                          check_same_thread=not threads)
                 self.db.execute("PRAGMA secure_delete=ON")
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.executescript(_SCHEMA)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import stat
 
 from calsync.app.store import StateStore, Store
+from calsync.app.store_owners import OwnerStores, SqliteOwners
 from calsync.config import Config
 from calsync.errors import ConfigError
 from calsync.paths import data_dir
@@ -21,6 +22,15 @@ def open_store(config: Config) -> StateStore:
     if redact(config.state_url) != config.state_url:
         _private_config(config)
     return PgStore(config.state_url, scope=config.owner.emails[0])
+
+
+def open_owner_stores(config: Config) -> OwnerStores:
+    """Every organisation owner's state: in the SQLite file under ``CALSYNC_HOME`` unless
+    ``state_url`` names a PostgreSQL database."""
+    if config.state_url is None:
+        return SqliteOwners(data_dir() / "state.sqlite3")
+    raise ConfigError(f"{config.path}: state_url: organisation runs keep their state in SQLite "
+                      "for now; remove state_url")
 
 
 def _private_config(config: Config) -> None:

@@ -77,6 +77,7 @@ class CalendarSync:
         self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
         self._calendar_path: str | None = None
         self._items: Items | None = None
+        self._synced: tuple[Window, bool] | None = None  # the window synced, and whether it changed
 
     def calendar_path(self) -> str:
         """``{mailbox}`` (main calendar) or ``{mailbox}/calendars/{id}`` for a named one."""
@@ -106,9 +107,16 @@ class CalendarSync:
         return self._calendar_path
 
     def items(self, window: Window) -> Items:
-        """Every cached event (trimmed) after bringing the cache up to date for ``window``."""
-        self._sync(window)
+        """Every cached event (trimmed) after bringing the cache up to date for ``window``
+        (once: a window :meth:`changed` synced is not synced again)."""
+        self.changed(window)
         return self._load_items()
+
+    def changed(self, window: Window) -> bool:
+        """Sync for ``window`` once per run; whether any event changed (True when unknown)."""
+        if self._synced is None or self._synced[0] != window:
+            self._synced = (window, self._sync(window))
+        return self._synced[1]
 
     def _load_items(self) -> Items:
         if self._items is None:
@@ -116,7 +124,7 @@ class CalendarSync:
             self._items = json.loads(raw) if raw else {}
         return self._items
 
-    def _sync(self, window: Window) -> None:
+    def _sync(self, window: Window) -> bool:
         lo, hi = chain_window(window)
         chain_raw = self.state.get("ms.delta")
         chain = json.loads(chain_raw) if chain_raw else None
@@ -140,7 +148,7 @@ class CalendarSync:
                 fresh = True  # the token expired: start a new chain
         if fresh and self._no_delta():
             self._items = self._view(window)  # learnt recently: this calendar has no delta
-            return
+            return True
         if fresh:
             items.clear()
             params = {"startDateTime": iso(lo), "endDateTime": iso(hi)}
@@ -159,7 +167,7 @@ class CalendarSync:
                     "calendar": self.calendar or "",
                     "until": (self.now + NODELTA_RETRY).isoformat()}))
                 self._items = self._view(window)
-                return
+                return True
             self.state.set("ms.nodelta", None)
             chain = {"start": lo.isoformat(), "end": hi.isoformat(), "link": link,
                      "calendar": self.calendar or "", "v": CACHE_VERSION}
@@ -170,6 +178,7 @@ class CalendarSync:
         self.state.set("ms.delta", json.dumps(chain))
         if changed:
             self.state.set("ms.items", json.dumps(items, separators=(",", ":")))
+        return changed
 
     def _no_delta(self) -> bool:
         """Whether delta was refused for this calendar recently (within NODELTA_RETRY)."""
