@@ -433,3 +433,62 @@ def test_cache_file_readable_by_others_is_not_trusted(ws: Org) -> None:
     second.close()
     assert ws.fake.token_requests() == 1
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- a whole organisation run ----------------------------------------------------------------
+
+FLEET_NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+SERIES = """BEGIN:VCALENDAR
+VERSION:2.0
+BEGIN:VEVENT
+UID:{me}-{peer}
+SUMMARY:{peer} / {me}
+DTSTART:20261007T100000Z
+DTEND:20261007T103000Z
+RRULE:FREQ=WEEKLY;COUNT=12
+DESCRIPTION:Our notes
+ORGANIZER:mailto:{me}
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:{me}
+ATTENDEE;PARTSTAT=ACCEPTED:mailto:{peer}
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def test_fleet_run_over_a_group_writes_each_owners_agenda_then_nothing(ws: Org, tmp_path: Path) -> None:
+    from calsync.app import fleet
+    from calsync.app.store_owners import SqliteOwners
+    from calsync.config import parse
+    from calsync.core.blocks import BEGIN
+
+    f = ws.fake
+    f.add_group("managers@example.com", "Managers", ["alice@example.com", "bob@example.com"])
+    for me, peer in (("alice@example.com", "dan@example.com"), ("bob@example.com", "erin@example.com")):
+        f.seed_ics(SERIES.format(me=me, peer=peer), [me])
+    config = parse({"organizations": [{
+        "provider": "google", "name": "acme", "service_account": str(ws.key),
+        "admin": "admin@example.com", "groups": ["managers@example.com"], "api_url": f.base,
+        "timezone": "UTC"}]}, tmp_path / "config.toml")
+
+    def go() -> Any:
+        stores = SqliteOwners(tmp_path / "state.sqlite3")
+        try:
+            return fleet.run_all(config, FLEET_NOW, stores)
+        finally:
+            stores.close()
+
+    first = go()
+    assert first.exit_code() == 0, [str(x) for x in first.merged().failures]
+    mine = {o.member.address: o.member.team for o in first.orgs[0].owners}
+    assert mine == {"alice@example.com": "Managers", "bob@example.com": "Managers"}
+    for me in ("alice@example.com", "bob@example.com"):
+        agendas = [e for e in f.events.values() if me in e["_cals"]
+                   and BEGIN in e.get("description", "")]
+        assert len(agendas) == 1, me
+    assert first.orgs[0].requests == len(f.log)
+    f.log.clear()
+    second = go()
+    assert second.exit_code() == 0
+    assert f.token_requests() == 0
+    assert not api_requests(f, "PATCH") and not api_requests(f, "POST", "/drive")
+    assert second.orgs[0].requests == len(f.log)
