@@ -492,3 +492,21 @@ def test_fleet_run_over_a_group_writes_each_owners_agenda_then_nothing(ws: Org, 
     assert f.token_requests() == 0
     assert not api_requests(f, "PATCH") and not api_requests(f, "POST", "/drive")
     assert second.orgs[0].requests == len(f.log)
+
+
+def test_after_one_refused_delegation_the_other_owners_fail_without_a_token_request(ws: Org) -> None:
+    ws.fake.service_accounts[next(iter(ws.fake.service_accounts))].delegated = set()
+    tenant = ws.tenant()
+    errors = []
+    for me in ("alice@example.com", "bob@example.com", "carol@example.com"):
+        with pytest.raises(AuthError) as err:
+            provider(tenant, me).fetch(W)
+        errors.append(str(err.value))
+    assert ws.fake.token_requests() == 1
+    assert errors[1].startswith("acme/bob@example.com: Google refused domain-wide delegation "
+                                "(unauthorized_client, as for alice@example.com): ")
+    assert all(e.endswith(f"client ID {ws.client_id} with the scopes {','.join(ALL)}") for e in errors)
+    # another scope set (the read-only owners, the directory) is asked for on its own
+    with pytest.raises(AuthError):
+        tenant.directory(None)
+    assert ws.fake.token_requests() == 2

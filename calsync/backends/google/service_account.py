@@ -199,6 +199,28 @@ def cache_path(key: ServiceAccountKey) -> Path:
     return token_home() / f"google-sa-{slug(key.client_id)}-tokens.json"
 
 
+class Refusals:
+    """Delegation refusals seen in this run, by scope set; thread-safe.
+
+    ``unauthorized_client`` is about the client id's delegation entry, not the subject:
+    once Google says it for a scope set, the other owners fail at once with the same
+    fix instead of sending thousands of token requests that cannot succeed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, ...], str] = {}
+
+    def record(self, scopes: tuple[str, ...], subject: str) -> None:
+        with self._lock:
+            self._seen.setdefault(scopes, subject)
+
+    def first(self, scopes: tuple[str, ...]) -> str | None:
+        """The subject the scope set was first refused for, if it was."""
+        with self._lock:
+            return self._seen.get(scopes)
+
+
 class ServiceAccountLogin:
     """The service account acting for ``subject`` with ``scopes`` (a Login).
 
@@ -207,8 +229,10 @@ class ServiceAccountLogin:
     """
 
     def __init__(self, key: ServiceAccountKey, subject: str, scopes: Sequence[str],
-                 cache: TokenCache | None, label: str, entry: Sequence[str] = ()) -> None:
+                 cache: TokenCache | None, label: str, entry: Sequence[str] = (),
+                 refusals: Refusals | None = None) -> None:
         self.key = key
+        self.refusals = refusals
         self.subject = subject
         self.scopes = tuple(scopes)
         self.entry = tuple(dict.fromkeys((*entry, *scopes)))
@@ -221,6 +245,11 @@ class ServiceAccountLogin:
     def credentials(self) -> Any:
         """Delegated credentials for the subject, holding the cached token when one is live."""
         if self._creds is None:
+            first = self.refusals.first(self.scopes) if self.refusals is not None else None
+            if first is not None:
+                raise AuthError(
+                    f"{self.label}: Google refused domain-wide delegation (unauthorized_client, "
+                    f"as for {first}): {delegation_hint(self.key.client_id, self.entry)}")
             creds = self.key.base.with_scopes(list(self.scopes)).with_subject(self.subject)
             cached = self.cache.get(self._cache_key) if self.cache is not None else None
             if cached is not None:
@@ -244,7 +273,10 @@ class ServiceAccountLogin:
 
     def refused(self, exc: Exception) -> AuthError:
         """The token endpoint's refusal as one line naming the subject and the fix."""
-        return refusal(exc, self.label, self.subject, self.key.client_id, self.entry)
+        error = refusal(exc, self.label, self.subject, self.key.client_id, self.entry)
+        if self.refusals is not None and "(unauthorized_client)" in str(error):
+            self.refusals.record(self.scopes, self.subject)
+        return error
 
 
 def refusal(exc: Exception, label: str, subject: str, client_id: str,

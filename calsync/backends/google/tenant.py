@@ -16,6 +16,7 @@ from calsync.backends.google.config import GoogleCalendar, GoogleOrg
 from calsync.backends.google.directory import Directory
 from calsync.backends.google.service_account import (
     DIRECTORY_SCOPES,
+    Refusals,
     ServiceAccountKey,
     ServiceAccountLogin,
     TokenCache,
@@ -47,11 +48,13 @@ class GoogleTenant:
         self.shared = SharedHttp(org.api_url, self.retry.timeout)
         self.scopes = owner_scopes(org.read_only)
         self.entry = entry_scopes(org)
+        self.refusals = Refusals()
         self._directory: Directory | None = None
 
     def login(self, subject: str, label: str) -> ServiceAccountLogin:
         """The service account acting for ``subject`` with the owners' scopes."""
-        return ServiceAccountLogin(self.key, subject, self.scopes, self.cache, label, self.entry)
+        return ServiceAccountLogin(self.key, subject, self.scopes, self.cache, label, self.entry,
+                                   self.refusals)
 
     def _dir(self) -> Directory:
         if self._directory is None:
