@@ -67,36 +67,39 @@ class ServiceAccountKey:
 
     @classmethod
     def load(cls, path: Path, label: str) -> ServiceAccountKey:
-        """The key at ``path``: refused when others may read it or it is no service account key."""
+        """The key at ``path``: refused when others may read it or it is no service account
+        key (messages start with ``label``, when given)."""
         import os
+
+        at = f"{at}" if label else ""
 
         try:
             mode = path.stat().st_mode & 0o777
         except FileNotFoundError:
-            raise AuthError(f"{label}: service account key {path} not found") from None
+            raise AuthError(f"{at}service account key {path} not found") from None
         except OSError as exc:
-            raise AuthError(f"{label}: cannot read the service account key {path} "
+            raise AuthError(f"{at}cannot read the service account key {path} "
                             f"({type(exc).__name__})") from None
         if os.name != "nt" and mode & 0o077:
-            raise AuthError(f"{label}: the service account key {path} is readable by others "
+            raise AuthError(f"{at}the service account key {path} is readable by others "
                             f"(mode {mode:o}); run `chmod 600 {path}`")
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise AuthError(f"{label}: {path} is not a JSON key file ({type(exc).__name__})") from None
+            raise AuthError(f"{at}{path} is not a JSON key file ({type(exc).__name__})") from None
         if not isinstance(info, dict) or info.get("type") != "service_account":
             kind = info.get("type") if isinstance(info, dict) else type(info).__name__
-            raise AuthError(f"{label}: {path} is not a service account key (type {kind!r}); "
+            raise AuthError(f"{at}{path} is not a service account key (type {kind!r}); "
                             "create a JSON key for the service account in the Google Cloud console")
         missing = [k for k in ("client_email", "client_id", "private_key", "token_uri") if not info.get(k)]
         if missing:
-            raise AuthError(f"{label}: the service account key {path} lacks {', '.join(missing)}")
+            raise AuthError(f"{at}the service account key {path} lacks {', '.join(missing)}")
         from google.oauth2 import service_account
 
         try:
             base = service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
         except ValueError:
-            raise AuthError(f"{label}: the private key in {path} cannot be read; "
+            raise AuthError(f"{at}the private key in {path} cannot be read; "
                             "create a new JSON key for the service account") from None
         return cls(path, str(info["client_id"]), str(info["client_email"]),
                    str(info["token_uri"]), base)

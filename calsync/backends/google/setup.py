@@ -218,7 +218,7 @@ def setup_service_account(config_path: Path, key_path: Path, admin: str,
     )
 
     key_path = key_path.expanduser().resolve()
-    key = ServiceAccountKey.load(key_path, "setup")
+    key = ServiceAccountKey.load(key_path, "")
     admin = admin.strip().lower()
     user = (check_user or admin).strip().lower()
     calendar = owner_scopes(read_only)
