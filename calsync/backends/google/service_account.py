@@ -71,8 +71,7 @@ class ServiceAccountKey:
         key (messages start with ``label``, when given)."""
         import os
 
-        at = f"{at}" if label else ""
-
+        at = f"{label}: " if label else ""
         try:
             mode = path.stat().st_mode & 0o777
         except FileNotFoundError:
