@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from calsync.app import fleet
 from calsync.app.quiet import Memo, Memos, due
 from calsync.app.store_owners import SqliteOwners
@@ -122,3 +124,24 @@ def test_memos_hold_until_their_time_for_their_config() -> None:
     assert Memos(state, "digest-2").valid("eng/a", NOW) is None
     memos.keep("eng/a", Memo(NOW, (), ()), NOW)  # already due: nothing kept
     assert state.get("eng/a") is None
+
+
+def test_a_run_killed_right_after_its_sync_saw_a_change_handles_it_next_time(
+        tmp_path: Path) -> None:
+    config, tenant, db = _world(tmp_path)
+    for _ in range(3):
+        _run(config, tenant, db)
+    cal = tenant.mailboxes[A]
+    seed(cal, A, ["new@corp.example"])
+    real = cal.changed
+
+    def killed(window):  # type: ignore[no-untyped-def]
+        real(window)  # the change is synced away (a new token committed) ...
+        raise KeyboardInterrupt  # ... and the run dies before handling it
+
+    cal.changed = killed  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        _run(config, tenant, db)
+    cal.changed = real  # type: ignore[method-assign]
+    report = _run(config, tenant, db)
+    assert ("eng/ann@corp.example", "new@corp.example") in written(report)

@@ -224,10 +224,13 @@ def survey(config: Config, now: datetime, store: StateStore, everything: bool = 
             if memos is not None and isinstance(provider, Polls):
                 held = memos.valid(cal.name, now)
                 if held is not None:
+                    # dropped before the sync commits its new token: a run killed between
+                    # the two must not find the memo and the change already synced away
+                    memos.forget(cal.name)
                     if not provider.changed(span):
+                        memos.keep(cal.name, held, now)
                         yield QuietCalendar(cal, provider, held)
                         continue
-                    memos.forget(cal.name)
             fetched = provider.fetch(span)
         except CalsyncError as exc:
             yield Failure(cal.name, exc)

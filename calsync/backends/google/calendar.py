@@ -54,6 +54,7 @@ from calsync.errors import AuthError, CalsyncError, ProviderError
 if TYPE_CHECKING:
     from calsync.backends.google.config import GoogleCalendar
     from calsync.backends.google.docs import GoogleDocBackend
+    from calsync.backends.google.shared import SharedHttp
     from calsync.core.model import Owner
     from calsync.core.state import KeyValue
 
@@ -82,7 +83,8 @@ class GoogleProvider:
     """One Google calendar: read through the sync cache, write one instance at a time.
 
     ``login`` is where the credentials come from (default: the token file ``calsync
-    setup google`` saved). A warning found after :meth:`fetch` (a login without the
+    setup google`` saved); ``shared``: built APIs and connections shared with the other
+    owners of an organisation run. A warning found after :meth:`fetch` (a login without the
     free/busy scope) joins that fetch's ``warnings``, which the run reports.
     """
 
@@ -97,6 +99,7 @@ class GoogleProvider:
         *,
         retry: RetryPolicy | None = None,
         login: Login | None = None,
+        shared: SharedHttp | None = None,
     ) -> None:
         self.cal = cal
         self.name = cal.name
@@ -108,7 +111,7 @@ class GoogleProvider:
                 raise AuthError(f"{cal.name}: no token_file; run `calsync setup google`")
             login = TokenFileLogin(cal.token_file, cal.name)
         self.login = login
-        self.session = Session(login, cal.api_url, retry or RetryPolicy(), cal.name)
+        self.session = Session(login, cal.api_url, retry or RetryPolicy(), cal.name, shared)
         self.cache = EventCache(state, cal.calendar_id, zone(owner.timezone) or UTC, self._get)
         self._docs: GoogleDocBackend | None = None
         self._fetched: FetchResult | None = None
