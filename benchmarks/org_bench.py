@@ -54,7 +54,7 @@ def serve(conn: Any, owners: int, latency: float, ca_file: str) -> None:
     """The fake tenant's process: start, say where it listens, then obey commands."""
     ca, ctx = make_tls()
     ca.cert_pem.write_to_path(ca_file)
-    fake = FakeTenant(latency=latency)
+    fake = FakeTenant(latency=latency, keep_log=False)
     fake.add_app("bench", secret=SECRET)
     addresses = fake.add_users(owners)
     fake.seeder = quick_seed
