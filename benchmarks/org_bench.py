@@ -147,6 +147,7 @@ def main() -> None:
                          f"{quiet:,}", f"{len(report.failures)}",
                          " ".join(f"{k} {v:.1f}" for k, v in org.phases.items()),
                          f"{rss:.0f} MiB"))
+            print("| " + " | ".join(rows[-1]) + " |", file=sys.stderr, flush=True)
             if report.failures:
                 print(f"{label}: {len(report.failures)} failures, e.g. {report.failures[0]}",
                       file=sys.stderr)
