@@ -46,7 +46,8 @@ def pg_run(config: Config, tenant: MemoryTenant, url: str, dry_run: bool = False
 
 def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as db:
-        return db.execute(sql).fetchall()  # type: ignore[arg-type]
+        cur = db.execute(sql)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
 
 
 def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -226,6 +227,22 @@ def test_a_lost_connection_fails_the_owner_and_lets_go(tmp_path: Path, pg_url: s
     assert not rows(pg_url, "SELECT * FROM pg_locks WHERE locktype = 'advisory'")
     with stores.owner(A) as view:  # a new connection for the next owner
         assert view.namespace("p").get("k") is None
+    stores.close()
+
+
+def test_a_failed_statement_fails_the_owner_and_lets_go(pg_url: str) -> None:
+    stores = PgOwners(pg_url)
+    with pytest.raises(ProviderError, match="calsync state: .*calsync_kv"), stores.owner(A) as view:
+        view.namespace("p").set("k", "v")
+        view.namespace("p").set("j", "w")
+        rows(pg_url, "ALTER TABLE calsync_kv RENAME TO calsync_kv_gone")  # the flush fails
+    assert not rows(pg_url, "SELECT * FROM pg_locks WHERE locktype = 'advisory'")
+    with pytest.raises(ProviderError, match="calsync state: .*calsync_kv"), stores.owner(B):
+        pass  # the read that comes with the lock fails: the lock must not stay behind
+    assert not rows(pg_url, "SELECT * FROM pg_locks WHERE locktype = 'advisory'")
+    rows(pg_url, "ALTER TABLE calsync_kv_gone RENAME TO calsync_kv")
+    with stores.owner(A) as view:
+        assert view.namespace("p").get("k") is None  # the failed flush left nothing half-done
     stores.close()
 
 

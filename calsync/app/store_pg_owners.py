@@ -120,7 +120,11 @@ class PgOwners:
             slot = self.slots[next(self._turn) % len(self.slots)]
             with slot.mutex:
                 conn = slot.connection(self.link)
-                got, rows = self.send(conn, [(LOCK, (key,)), (LOAD, (scope,) * 3)])
+                try:
+                    got, rows = self.send(conn, [(LOCK, (key,)), (LOAD, (scope,) * 3)])
+                except BaseException:  # a session lock outlives the failed statement after it
+                    _unlock(conn, key)
+                    raise
                 if not got[0][0]:
                     who = self.send(conn, [(HOLDER, (key >> 32, key & 0xFFFFFFFF))])[0]
                     raise self.link.locked(scope, holder_name(who))
@@ -300,9 +304,7 @@ class OwnerView:
                 try:
                     self.owners.send(self.conn, [*_atomic(batch), (UNLOCK, (key,))])
                 except BaseException:
-                    if not self.conn.closed:
-                        with suppress(psycopg.Error):  # a lost connection let go of it already
-                            self.conn.execute(UNLOCK, (key,))
+                    _unlock(self.conn, key)
                     raise
 
     def _batch(self) -> Batch:
@@ -399,6 +401,13 @@ class ViewNamespace:
     def set(self, key: str, value: str | None) -> None:
         """Store (None: delete)."""
         self.view.put(self.ns, key, value, self.durable)
+
+
+def _unlock(conn: Conn, key: int) -> None:
+    """Let go of an owner after a failure (a lost connection has let go of them already)."""
+    if not conn.closed:
+        with suppress(psycopg.Error):
+            conn.execute(UNLOCK, (key,))
 
 
 def _atomic(batch: Batch) -> Batch:
