@@ -82,6 +82,30 @@ def one(config: Config, tenant: MemoryTenant, make: Callable[[], OwnerStores],
     return seconds, counted.statements(), trips, xacts
 
 
+def bare_owners(url: str, owners: int, workers: int, connections: int) -> tuple[float, float]:
+    """Microseconds per owner (wall, ``workers`` threads; CPU of this process) of the store's
+    part alone: lock, read the owner's rows, unlock, for owners the runs above left behind."""
+    import resource
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = PgOwners(url, connections=connections)
+    people = [f"owner{i:05d}@corp.example" for i in range(owners)]
+
+    def cycle(who: str) -> None:
+        with stores.owner(who):
+            pass
+
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(cycle, people))
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    stores.close()
+    used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    return wall / owners * 1e6, used / owners * 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--owners", type=int, default=1000)
@@ -116,6 +140,9 @@ def main() -> None:
                 print(f"  {name}: first {first[0]:.2f} s ({first[1] / n:.1f} statements/owner); "
                       f"steady {wall:.2f} s, {wall / n * 1e3:.2f} ms/owner, "
                       f"{stmts / n:.2f} statements/owner{extra}")
+            wall_us, cpu_us = bare_owners(url, n, args.workers, args.connections)
+            print(f"  PostgreSQL, the store's part alone (lock, read, unlock): {wall_us:.0f} µs wall, "
+                  f"{cpu_us:.0f} µs CPU per owner")
     finally:
         server.ctl("-m", "immediate", "stop")
 
