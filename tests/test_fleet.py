@@ -195,3 +195,21 @@ def test_an_organisation_only_config_needs_no_owner_or_calendars(tmp_path: Path)
     with pytest.raises(ConfigError, match="duplicate organization name 'eng'"):
         parse({"organizations": [{"provider": "google", "name": "eng", "members": [A],
                                   "service_account": "k.json"}] * 2}, tmp_path / "c.toml")
+
+
+def test_the_progress_bar_moves_once_per_owner(tmp_path: Path) -> None:
+    config = org_config(tmp_path, members=[A, B, C])
+    tenant = tenant_with(config.organizations[0], {A: ["r1@corp.example"], B: [], C: []})
+    seen: list[tuple[int, str, int]] = []
+
+    def progress(items: Any, label: str) -> Any:
+        for n, item in enumerate(items):
+            yield item
+            seen.append((len(items), label, n))
+
+    stores = SqliteOwners(tmp_path / "state.sqlite3")
+    try:
+        fleet.run_all(config, NOW, stores, progress=progress, opener=lambda org: tenant)
+    finally:
+        stores.close()
+    assert seen == [(3, "eng: owners", 0), (3, "eng: owners", 1), (3, "eng: owners", 2)]

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from calsync.app.quiet import Memo, Memos
 from calsync.app.store import StateStore
-from calsync.backends.base import FreeBusy, Interval, Provider, Window
+from calsync.backends.base import FreeBusy, Interval, Polls, Provider, Window
 from calsync.backends.registry import open_provider
 from calsync.config import CalendarConfig, Config, Policy
 from calsync.core import rescue
@@ -86,6 +87,15 @@ class CalendarSurvey:
     fetched: FetchResult
     statuses: list[RelationshipStatus]
     candidates: list[Candidate]
+
+
+@dataclass
+class QuietCalendar:
+    """A calendar left alone: unchanged since a full handling whose memo still holds."""
+
+    calendar: CalendarConfig
+    provider: Provider
+    memo: Memo
 
 
 @dataclass
@@ -197,10 +207,12 @@ Opener = Callable[[CalendarConfig, Owner, KeyValue, datetime], Provider]
 
 
 def survey(config: Config, now: datetime, store: StateStore, everything: bool = False,
-           opener: Opener = open_provider) -> Iterator[CalendarSurvey | Failure]:
+           opener: Opener = open_provider,
+           memos: Memos | None = None) -> Iterator[CalendarSurvey | QuietCalendar | Failure]:
     """Per calendar: its occurrences, relationships and their cadence, or why it failed
     (``everything``: read every event, as ``detect --explain`` lists them all; ``opener``:
-    an organisation's tenant opens its owners' calendars)."""
+    an organisation's tenant opens its owners' calendars; ``memos``: a calendar whose
+    memo holds and whose sync brings no change is left alone, :mod:`calsync.app.quiet`)."""
     span = window(config, now)
     if everything:
         span = Window(span.start, span.end, everything=True)
@@ -209,6 +221,16 @@ def survey(config: Config, now: datetime, store: StateStore, everything: bool = 
         try:
             state = store.namespace(f"cal:{cal.name}", durable=True)
             provider = opener(cal, config.owner, state, now)
+            if memos is not None and isinstance(provider, Polls):
+                held = memos.valid(cal.name, now)
+                if held is not None:
+                    # dropped before the sync commits its new token: a run killed between
+                    # the two must not find the memo and the change already synced away
+                    memos.forget(cal.name)
+                    if not provider.changed(span):
+                        memos.keep(cal.name, held, now)
+                        yield QuietCalendar(cal, provider, held)
+                        continue
             fetched = provider.fetch(span)
         except CalsyncError as exc:
             yield Failure(cal.name, exc)
@@ -240,7 +262,7 @@ def status(config: Config, now: datetime, store: StateStore, everything: bool = 
     for item in survey(config, now, store, everything, opener):
         if isinstance(item, Failure):
             report.failures.append(item)
-        else:
+        elif isinstance(item, CalendarSurvey):
             report.surveys.append(CalendarSummary(
                 item.calendar, [st.summary() for st in item.statuses], item.candidates,
                 item.fetched.warnings))

@@ -18,6 +18,7 @@ stored for ``calsync status --org`` and printed by ``run --format json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -27,17 +28,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from calsync.app.engine import Failure, exit_code
+from calsync.app.engine import Failure, Opener, exit_code
 from calsync.app.progress import Progress, silent
+from calsync.app.quiet import config_digest
 from calsync.app.run import RunReport, run
+from calsync.app.store import StateStore
 from calsync.app.store_owners import OwnerStores
 from calsync.backends.org import Member, Tenant
 from calsync.backends.registry import open_tenant
 from calsync.config import Config
 from calsync.config_reader import OrgBase
 from calsync.core.hours import WorkingHours, parse_hours
-from calsync.core.model import Cadence, Label, Owner
-from calsync.errors import CalsyncError, LockedError, ProviderError
+from calsync.core.model import Label, Owner
+from calsync.errors import CalsyncError, ConfigError, LockedError, ProviderError
 
 BUCKETS = ((8.0, "weekly"), (16.0, "fortnightly"), (35.0, "monthly"))  # median interval ≤ days
 RARER = "rarer"
@@ -172,13 +175,13 @@ def owner_config(config: Config, org: OrgBase, member: Member, cal: object) -> C
     return replace(config, owner=owner, calendars=(cal,), organizations=())  # type: ignore[arg-type]
 
 
-def _cadences(cadences: list[Cadence]) -> list[tuple[str, str]]:
-    return [(c.label.value, bucket(c.median_interval_days if c.label is not Label.INSUFFICIENT
-                                   else None)) for c in cadences]
+def _cadences(figures: list[tuple[str, float | None]]) -> list[tuple[str, str]]:
+    return [(label, bucket(days if label != Label.INSUFFICIENT.value else None))
+            for label, days in figures]
 
 
 def _one(config: Config, org: OrgBase, tenant: Tenant, member: Member, now: datetime,
-         stores: OwnerStores, dry_run: bool) -> OwnerRun:
+         stores: OwnerStores, dry_run: bool, digest: str) -> OwnerRun:
     """One owner's run; whatever goes wrong is theirs alone."""
     started = time.perf_counter()
     result = OwnerRun(member)
@@ -187,9 +190,10 @@ def _one(config: Config, org: OrgBase, tenant: Tenant, member: Member, now: date
         cal = tenant.calendar(member)
         with stores.owner(member.address) as store:
             report = run(owner_config(config, org, member, cal), now, store, dry_run,
-                         opener=lambda c, owner, state, at: tenant.open(cal, owner, state, at))
-        result.cadences = _cadences(report.cadences)
-        report.cadences = []  # the summary keeps what it needs; 10,000 owners add up
+                         opener=lambda c, owner, state, at: tenant.open(cal, owner, state, at),
+                         quiet=digest)
+        result.cadences = _cadences(report.figures)
+        report.figures = []  # the summary keeps what it needs; 10,000 owners add up
         result.report = report
     except LockedError:
         result.busy = True  # another runner works for this owner now
@@ -224,9 +228,10 @@ def run_org(config: Config, org: OrgBase, now: datetime, stores: OwnerStores,
             return out
         t2 = clock()
         out.phases["members"] = t2 - t1
+        digest = config_digest(config, org.name)
         out.owners = list(_side_by_side(
             people, max(1, tenant.workers), progress, f"{org.name}: owners",
-            lambda m: _one(config, org, tenant, m, now, stores, dry_run)))
+            lambda m: _one(config, org, tenant, m, now, stores, dry_run, digest)))
         out.phases["owners"] = clock() - t2
     finally:
         t3 = clock()
@@ -282,3 +287,31 @@ def stored_summary(stores: OwnerStores, org: str) -> dict[str, object] | None:
     """The organisation's summary as its last run left it, or None before the first run."""
     text = stores.namespace(f"org:{org}").get("summary")
     return json.loads(text) if text else None
+
+
+def find_org(config: Config, name: str | None) -> OrgBase:
+    """The organisation ``name`` names (or the only one); ConfigError otherwise."""
+    orgs = {o.name: o for o in config.organizations}
+    if name is None and len(orgs) == 1:
+        return next(iter(orgs.values()))
+    if name in orgs:
+        return orgs[name]
+    known = ", ".join(orgs) or "none configured"
+    raise ConfigError(f"{config.path}: {'--org ' + repr(name) if name else '--org'}: "
+                      f"name one of the [[organizations]] ({known})")
+
+
+@contextlib.contextmanager
+def one_owner(config: Config, org: OrgBase, address: str, stores: OwnerStores,
+              opener: TenantOpener = open_tenant) -> Iterator[tuple[Config, StateStore, Opener]]:
+    """One organisation owner as a single-owner run sees them (``status --owner``):
+    their config, their state and the tenant's opener for their calendar."""
+    tenant = opener(org)
+    try:
+        member = Member(address.lower())
+        cal = tenant.calendar(member)
+        with stores.owner(member.address) as store:
+            yield (owner_config(config, org, member, cal), store,
+                   lambda c, owner, state, at: tenant.open(cal, owner, state, at))
+    finally:
+        tenant.close()

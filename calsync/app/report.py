@@ -14,6 +14,7 @@ from calsync.core.model import Cadence, Mark, MarkKind
 from calsync.core.pulse import Summary
 
 if TYPE_CHECKING:
+    from calsync.app.fleet import FleetReport
     from calsync.app.run import RunReport
 
 
@@ -207,8 +208,10 @@ def explain_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def run_json(report: RunReport) -> str:
-    """``calsync run --format json``: the changes, every current warning, the errors and make-up slots."""
+def run_json(report: RunReport, orgs: FleetReport | None = None) -> str:
+    """``calsync run --format json``: the changes, every current warning, the errors and
+    make-up slots; with organisations, each one's owners, requests, seconds per phase and
+    summary (:mod:`calsync.app.fleet_report`)."""
     doc = {
         "generated_at": report.generated_at.isoformat(),
         "dry_run": report.dry_run,
@@ -240,6 +243,10 @@ def run_json(report: RunReport) -> str:
             for b in report.booked
         ],
     }
+    if orgs is not None:
+        from calsync.app.fleet_report import fleet_json
+
+        doc["organizations"] = fleet_json(orgs)
     return json.dumps(doc, ensure_ascii=False, indent=2)
 
 

@@ -23,12 +23,14 @@ from calsync.app.engine import (
     Failure,
     Makeup,
     Opener,
+    QuietCalendar,
     RelationshipStatus,
     exit_code,
     survey,
 )
 from calsync.app.pair import Change, Planned, Step, finish, write_pair
 from calsync.app.progress import Progress, silent
+from calsync.app.quiet import Figures, Memo, Memos, due
 from calsync.app.shown import ShownToday
 from calsync.app.store import StateStore
 from calsync.backends.base import Books, DocBackend, HasDocs, WritesMany, WriteStatus
@@ -36,7 +38,6 @@ from calsync.backends.local.docs import LocalDocs
 from calsync.backends.registry import open_provider
 from calsync.config import Config
 from calsync.core.cadence import who
-from calsync.core.model import Cadence
 from calsync.errors import AuthError, CalsyncError, ConfigError
 from calsync.paths import data_dir
 
@@ -58,11 +59,19 @@ class RunReport:
     makeups: list[Proposal] = field(default_factory=list)  # every current one: for JSON
     new_makeups: list[Proposal] = field(default_factory=list)  # not yet shown today: for text
     booked: list[Booking] = field(default_factory=list)  # make-ups booked ([rescue] book)
-    cadences: list[Cadence] = field(default_factory=list)  # every relationship's (summaries)
+    figures: list[tuple[str, float | None]] = field(default_factory=list)  # per pair: label, interval
+    quiet: int = 0  # calendars left alone: unchanged, their memo holding (calsync.app.quiet)
 
     def exit_code(self) -> int:
         """A login failure (3) first, else the highest failure's exit code; 0 when none failed."""
         return exit_code(self.failures)
+
+    def merge(self, other: RunReport) -> None:
+        """Add another run's changes, warnings, failures and make-ups (organisation owners')."""
+        for name in ("changes", "warnings", "all_warnings", "problems", "new_problems",
+                     "failures", "makeups", "new_makeups", "booked", "figures"):
+            getattr(self, name).extend(getattr(other, name))
+        self.quiet += other.quiet
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,16 @@ class _Ctx(Step):
 
 
 def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
-        progress: Progress = silent, opener: Opener = open_provider) -> RunReport:
+        progress: Progress = silent, opener: Opener = open_provider,
+        quiet: str | None = None) -> RunReport:
     """Survey every calendar and write each pair's agenda into its next invite, under the run lock.
     Each calendar's writes commit together; a dry run rolls everything back and logs no run
-    (``opener``: an organisation's tenant opens its owners' calendars)."""
+    (``opener``: an organisation's tenant opens its owners' calendars; ``quiet``: the config's
+    digest, with which an unchanged calendar is left alone while its memo holds,
+    :mod:`calsync.app.quiet`)."""
     report = RunReport(generated_at=now, dry_run=dry_run)
+    memos = Memos(store.namespace("quiet", durable=True), quiet) \
+        if quiet is not None and not dry_run else None
     started = datetime.now().astimezone()  # the run log keeps real times, not --now
     with store.lock():
         # a dry run rolls everything back at the end, provider sync state included
@@ -94,18 +108,26 @@ def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
         with whole:
             ctx = _Ctx(config, now, store, dry_run,
                        shown=ShownToday(store, now.date(), dry_run), progress=progress)
-            for item in survey(config, now, store, opener=opener):
+            for item in survey(config, now, store, opener=opener, memos=memos):
                 if isinstance(item, Failure):
                     report.failures.append(item)
                     continue
                 try:
+                    if isinstance(item, QuietCalendar):
+                        report.quiet += 1
+                        report.figures += item.memo.figures
+                        report.all_warnings += item.memo.warnings
+                        continue
                     # the phase's bookkeeping in one commit (a backend's write-ahead
                     # records and each invite written commit at once: Store.checkpoint)
                     with store.transaction():
+                        failed = len(report.failures)
                         try:
                             _calendar(ctx, item, report)
                         except CalsyncError as exc:  # kept: what the pairs before it did
                             report.failures.append(Failure(item.calendar.name, exc))
+                        if memos is not None and len(report.failures) == failed:
+                            memos.keep(item.calendar.name, _memo(ctx, item), now)
                 finally:  # what was read stays valid: save sync state, close connections
                     try:
                         item.provider.close()
@@ -120,13 +142,26 @@ def run(config: Config, now: datetime, store: StateStore, dry_run: bool = False,
     return report
 
 
+def _memo(ctx: _Ctx, item: CalendarSurvey) -> Memo:
+    """What a calendar handled without a failure leaves for the runs it stays unchanged."""
+    pending = any(st.makeup is not None for st in item.statuses)
+    warnings = [w for st in item.statuses for w in st.cadence.warnings]
+    warnings += [st.pulse.warning for st in item.statuses if st.pulse and st.pulse.warning]
+    return Memo(due(item.calendar.name, pending, ctx.now), _figures(item.statuses),
+                tuple(warnings))
+
+
+def _figures(statuses: list[RelationshipStatus]) -> Figures:
+    return tuple((st.cadence.label.value, st.cadence.median_interval_days) for st in statuses)
+
+
 def _calendar(ctx: _Ctx, item: CalendarSurvey, report: RunReport) -> None:
     _problems(ctx, report, item.fetched.warnings)
+    report.figures += _figures(item.statuses)
     docs = _docs(ctx.config, item)
     books = _booker(ctx, item, report)
     slots: list[Change | Planned | None] = []  # in the order of the relationships
     for status in ctx.progress(item.statuses, f"{item.calendar.name}: agendas"):
-        report.cadences.append(status.cadence)
         _warn_once(ctx, item.calendar.name, status, report)
         if status.makeup is not None:
             rel = status.relationship

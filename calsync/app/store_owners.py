@@ -65,6 +65,9 @@ class SqliteOwners:
 
     def __init__(self, path: Path) -> None:
         self.store = Store(path, threads=True)
+        # WAL without an fsync per commit: a killed run keeps every commit (the WAL is
+        # the OS's); only a power loss may lose the last ones, which the next run redoes
+        self.store.db.execute("PRAGMA synchronous=NORMAL")
         self.mutex = threading.RLock()
 
     def lock(self) -> AbstractContextManager[None]:

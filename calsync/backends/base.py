@@ -221,6 +221,20 @@ class ReadsDescription(Protocol):
 
 
 @runtime_checkable
+class Polls(Protocol):
+    """A calendar that can tell, from its incremental sync alone, whether anything in it
+    changed: an organisation run then leaves an owner whose calendar is as it was alone
+    until their analysis is due again (:mod:`calsync.app.quiet`)."""
+
+    def changed(self, window: Window) -> bool:
+        """Sync with the service for ``window`` (one incremental request when the sync
+        state covers it) and say whether any event changed since the last sync; True when
+        it cannot tell (a first sync, an expired token). The next :meth:`Calendar.fetch` of
+        the same window reads what this synced, without asking again. Raises as fetch does."""
+        ...
+
+
+@runtime_checkable
 class HasDocs(Protocol):
     """A calendar that also offers a doc backend on the same login (Drive, OneDrive)."""
 

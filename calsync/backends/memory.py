@@ -98,6 +98,9 @@ class MemoryCalendar:
         self.writes: list[str] = []  # refs calsync wrote, in order
         self._docs = MemoryDocs(read_only)
         self._etags = itertools.count(1)
+        self.version = 0  # bumped by every change; ``changed`` compares it with the last sync's
+        self._synced: int | None = None
+        self.fetches = 0  # full reads (fetch), for tests of what a quiet run skips
 
     # -- what people do -----------------------------------------------------------------
     def put(self, occ: Occurrence) -> Occurrence:
@@ -105,6 +108,7 @@ class MemoryCalendar:
         stored = dataclasses.replace(occ, provider=self.kind, calendar=self.name,
                                      etag=f'"{next(self._etags)}"')
         self.events[occ.ref] = stored
+        self.version += 1
         return stored
 
     def edit(self, ref: str, description: str) -> Occurrence:
@@ -115,10 +119,18 @@ class MemoryCalendar:
     def drop_etag(self, ref: str) -> None:
         """Serve the event without a precondition (a proxy that strips ETags, say)."""
         self.events[ref] = dataclasses.replace(self.events[ref], etag=None)
+        self.version += 1
 
     # -- Calendar -----------------------------------------------------------------------
+    def changed(self, window: Window) -> bool:
+        """Whether anything changed since the last sync (True before the first one)."""
+        seen, self._synced = self._synced, self.version
+        return seen != self.version
+
     def fetch(self, window: Window) -> FetchResult:
         """The stored occurrences overlapping ``window``, in start order."""
+        self._synced = self.version
+        self.fetches += 1
         found = [o for o in self.events.values() if o.start < window.end and o.end > window.start]
         return FetchResult(sorted(found, key=lambda o: (o.start, o.ref)))
 

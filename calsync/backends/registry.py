@@ -61,6 +61,14 @@ def _open_caldav(cal: CaldavCalendar, owner: Owner, state: KeyValue, now: dateti
     return CaldavProvider(cal, owner, state, now)
 
 
+def _google_tenant(org: OrgBase) -> Tenant:
+    from calsync.backends.google.config import GoogleOrg
+    from calsync.backends.google.tenant import GoogleTenant
+
+    assert isinstance(org, GoogleOrg)
+    return GoogleTenant(org)
+
+
 @dataclass(frozen=True)
 class Backend(Generic[C]):
     """A provider's config schema and the factory for its calendar, typed on its own config;
@@ -75,7 +83,7 @@ class Backend(Generic[C]):
 
 BACKENDS: dict[str, Backend[Any]] = {
     "ics": Backend(ICS, _open_ics),
-    "google": Backend(GOOGLE, _open_google, GOOGLE_ORG),
+    "google": Backend(GOOGLE, _open_google, GOOGLE_ORG, _google_tenant),
     "microsoft": Backend(MICROSOFT, _open_microsoft, MICROSOFT_ORG),
     "caldav": Backend(CALDAV, _open_caldav),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,11 +49,23 @@ def run(ctx: click.Context, dry_run: bool, now_text: str | None, fmt: str, quiet
     config = common.load(ctx)
     now = common.now(now_text, config)
     bar = for_output(fmt, quiet, sys.stderr)
-    result = run_once(config, now, common.store(config), dry_run=dry_run, progress=bar)
+    result = run_once(config, now, common.store(config), dry_run=dry_run, progress=bar) \
+        if config.calendars else None
+    orgs = _organisations(config, now, dry_run, bar) if config.organizations else None
+    merged = orgs.merged() if orgs else None
+    if result is None:
+        assert merged is not None
+        result = merged
+    elif merged is not None:
+        result.merge(merged)
     if fmt == "json":
-        click.echo(report.run_json(result))
+        click.echo(report.run_json(result, orgs))
     else:
         out, err = report.run_text(result, quiet)
+        if orgs and not quiet:
+            from calsync.app.fleet_report import org_line
+
+            out = "\n".join([out, *(org_line(o, dry_run) for o in orgs.orgs)]).strip("\n")
         if out:
             click.echo(out)
         if err:
@@ -60,6 +73,18 @@ def run(ctx: click.Context, dry_run: bool, now_text: str | None, fmt: str, quiet
     code = result.exit_code()
     if code:
         sys.exit(code)
+
+
+def _organisations(config: Any, now: Any, dry_run: bool, bar: Any) -> Any:
+    """Every ``[[organizations]]`` owner's run (:mod:`calsync.app.fleet`)."""
+    from calsync.app import fleet
+    from calsync.app.stores import open_owner_stores
+
+    stores = open_owner_stores(config)
+    try:
+        return fleet.run_all(config, now, stores, dry_run=dry_run, progress=bar)
+    finally:
+        stores.close()
 
 
 @main.command()

@@ -23,6 +23,14 @@ def setup() -> None:
               help="Loopback port for the redirect (0: any free port).")
 @click.option("--calendar-id", default="primary", show_default=True)
 @click.option("--read-only", is_flag=True, help="Ask for read-only access; never write.")
+@click.option("--service-account", type=click.Path(dir_okay=False, path_type=Path),
+              help="Organisations: the service account's JSON key (mode 0600); checks its "
+                   "domain-wide delegation instead of logging in.")
+@click.option("--admin", metavar="ADDRESS", help="With --service-account: a Workspace admin.")
+@click.option("--check-user", metavar="ADDRESS",
+              help="With --service-account: the user to check calendar access as (default: the admin).")
+@click.option("--name", "org_name", default="workspace", show_default=True,
+              help="With --service-account: the organisation's name in the config.")
 @click.pass_context
 @common.friendly
 def setup_google(
@@ -32,12 +40,26 @@ def setup_google(
     port: int,
     calendar_id: str,
     read_only: bool,
+    service_account: Path | None,
+    admin: str | None,
+    check_user: str | None,
+    org_name: str,
 ) -> None:
-    """Log in to Google Calendar and add the calendar to the config."""
+    """Log in to Google Calendar and add the calendar to the config (with
+    --service-account: check a Workspace service account's domain-wide delegation)."""
     from calsync.backends.google.setup import setup as run_setup
     from calsync.config import default_config_path
 
     path = ctx.obj or default_config_path()
+    if service_account is not None:
+        from calsync.backends.google.setup import setup_service_account
+        from calsync.errors import ConfigError
+
+        if not admin:
+            raise ConfigError("--service-account needs --admin ADDRESS (a Workspace admin)")
+        click.echo(setup_service_account(path, service_account, admin, check_user, read_only,
+                                         org_name))
+        return
     click.echo(run_setup(path, client_secrets, no_browser, port, calendar_id, read_only))
 
 

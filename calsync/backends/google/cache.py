@@ -35,6 +35,12 @@ K_EVENTS = "google.events"
 Event = dict[str, Any]
 
 
+def _tie(sync_id: Any) -> str:
+    """How the stored events begin: their ``sync_id`` first, as :meth:`EventCache.save`
+    writes them, so a torn pair of keys is seen without parsing the events."""
+    return '{"sync_id":' + json.dumps(sync_id, separators=(",", ":")) + ","
+
+
 class EventCache:
     """One Google calendar's synced events, loaded from and saved to the run's state."""
 
@@ -49,10 +55,29 @@ class EventCache:
         self.calendar_id = calendar_id
         self.fallback_tz = fallback_tz  # the owner's zone, until Google names the calendar's
         self.master = master
-        self.events: dict[str, Event] = {}
+        self._events: dict[str, Event] | None = {}
+        self._raw: str | None = None  # the stored events, parsed on first use
         self.meta: dict[str, Any] = {}
         self.dirty = False
         self._loaded = False
+
+    @property
+    def events(self) -> dict[str, Event]:
+        """The cached events by id, read from the state when first needed (a sync that
+        brings no change never parses them)."""
+        if self._events is None:
+            try:
+                parsed = json.loads(self._raw or "{}")
+                found = parsed.get("events") if isinstance(parsed, dict) else None
+            except ValueError:
+                found = None
+            self._events = found if isinstance(found, dict) else {}
+            self._raw = None
+        return self._events
+
+    @events.setter
+    def events(self, value: dict[str, Event]) -> None:
+        self._events, self._raw = value, None
 
     @property
     def tz(self) -> tzinfo:
@@ -75,18 +100,16 @@ class EventCache:
             return
         try:
             meta = json.loads(raw)
-            events = json.loads(raw_events)
         except ValueError:
             return
         if (
             isinstance(meta, dict)
-            and isinstance(events, dict)
             and meta.get("v") == CACHE_VERSION
             and meta.get("calendar_id") == self.calendar_id
-            and meta.get("sync_id") == events.get("sync_id")
+            and raw_events.startswith(_tie(meta.get("sync_id")))
         ):
             self.meta = meta
-            self.events = events.get("events") or {}
+            self._events, self._raw = None, raw_events
 
     def save(self) -> None:
         """Write the cache back: the events only when they changed, the sync record every time."""

@@ -54,6 +54,7 @@ from calsync.errors import AuthError, CalsyncError, ProviderError
 if TYPE_CHECKING:
     from calsync.backends.google.config import GoogleCalendar
     from calsync.backends.google.docs import GoogleDocBackend
+    from calsync.backends.google.shared import SharedHttp
     from calsync.core.model import Owner
     from calsync.core.state import KeyValue
 
@@ -82,7 +83,8 @@ class GoogleProvider:
     """One Google calendar: read through the sync cache, write one instance at a time.
 
     ``login`` is where the credentials come from (default: the token file ``calsync
-    setup google`` saved). A warning found after :meth:`fetch` (a login without the
+    setup google`` saved); ``shared``: built APIs and connections shared with the other
+    owners of an organisation run. A warning found after :meth:`fetch` (a login without the
     free/busy scope) joins that fetch's ``warnings``, which the run reports.
     """
 
@@ -97,6 +99,7 @@ class GoogleProvider:
         *,
         retry: RetryPolicy | None = None,
         login: Login | None = None,
+        shared: SharedHttp | None = None,
     ) -> None:
         self.cal = cal
         self.name = cal.name
@@ -108,10 +111,11 @@ class GoogleProvider:
                 raise AuthError(f"{cal.name}: no token_file; run `calsync setup google`")
             login = TokenFileLogin(cal.token_file, cal.name)
         self.login = login
-        self.session = Session(login, cal.api_url, retry or RetryPolicy(), cal.name)
+        self.session = Session(login, cal.api_url, retry or RetryPolicy(), cal.name, shared)
         self.cache = EventCache(state, cal.calendar_id, zone(owner.timezone) or UTC, self._get)
         self._docs: GoogleDocBackend | None = None
         self._fetched: FetchResult | None = None
+        self._synced: tuple[Window, bool] | None = None  # the window synced, and whether it changed
         self.requests = 0  # API requests this run (benchmarks, tests)
 
     # -- reading ------------------------------------------------------------------------
@@ -141,9 +145,16 @@ class GoogleProvider:
             req = events.list_next(req, resp)
         return items, token, tz
 
-    def _sync(self, window: Window) -> None:
+    def changed(self, window: Window) -> bool:
+        """Sync the cache for ``window`` once per run; whether any event changed (:class:`Polls`)."""
+        if self._synced is None or self._synced[0] != window:
+            self._synced = (window, self._sync(window))
+            self.cache.save()
+        return self._synced[1]
+
+    def _sync(self, window: Window) -> bool:
         """Bring the cache up to date: the sync token when it covers the window, else a
-        full listing of the window plus :data:`SYNC_MARGIN`."""
+        full listing of the window plus :data:`SYNC_MARGIN`; whether anything changed."""
         cache = self.cache
         cache.load()
         meta = cache.meta
@@ -159,16 +170,16 @@ class GoogleProvider:
                     cache.prune_truncated(items)
                     meta["token"] = token or meta["token"]
                     meta["tz"] = tz or meta.get("tz")
-                    return
+                    return bool(items)
         lo, hi = window.start, window.end + SYNC_MARGIN
         items, token, tz = self._list(timeMin=iso(lo), timeMax=iso(hi), showDeleted=True)
         cache.reset(lo, hi, token, tz)
         cache.apply(items, lo, hi)
+        return True
 
     def fetch(self, window: Window) -> FetchResult:
         """Sync the cache (incrementally when its token still covers ``window``), then normalise."""
-        self._sync(window)
-        self.cache.save()
+        self.changed(window)
         result = FetchResult()
         self._fetched = result
         tz_default = self.cache.tz

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calsync.backends.google.auth import SETUP_HINT, Login
 from calsync.backends.retry import RetryPolicy, host_of, retry_after, unreachable
 from calsync.errors import AuthError, CalsyncError, ProviderError
+
+if TYPE_CHECKING:
+    from calsync.backends.google.shared import SharedHttp
 
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -104,6 +107,8 @@ class Session:
     Shared by the calendar provider and the doc backend, so both use one login and one
     retry policy. Services are built from the static discovery documents shipped with
     google-api-python-client, with ``rootUrl`` replaced by ``api_url`` when configured.
+    With ``shared`` (an organisation run) the built services and this thread's
+    connections are shared with the other owners' sessions; only the login is this one's.
     """
 
     def __init__(
@@ -112,6 +117,7 @@ class Session:
         api_url: str | None,
         retry: RetryPolicy,
         label: str,
+        shared: SharedHttp | None = None,
     ) -> None:
         self.login = login
         self.api_url = api_url
@@ -121,6 +127,7 @@ class Session:
         self._http: Any = None
         self._raw_http: Any = None  # the OnceHttp under the login
         self._services: dict[str, Any] = {}
+        self._shared = shared
 
     # -- credentials -------------------------------------------------------------------
     def credentials(self) -> Any:
@@ -132,42 +139,54 @@ class Session:
         self.login.save()
 
     # -- services -----------------------------------------------------------------------
+    def _authorized(self) -> Any:
+        """The login's authorized http, over this session's (or this thread's) connections."""
+        if self._http is None:
+            import google_auth_httplib2
+            import httplib2
+
+            from calsync.backends.once_http import OnceHttp
+
+            # httplib2 would silently try a failed connection once more; calsync's own
+            # retries (counted, bounded, named in the error) are the only ones
+            httplib2.RETRIES = 1
+            shared = self._shared
+            self._raw_http = shared.http() if shared else OnceHttp(timeout=self.retry.timeout)
+            self._http = google_auth_httplib2.AuthorizedHttp(
+                self.credentials(), http=self._raw_http
+            )
+        return self._http
+
     def service(self, api: str, version: str) -> Any:
         """A built API (``calendar``/``v3``, ``drive``/``v3``, ``docs``/``v1``), once per run."""
         key = f"{api}:{version}"
         if key in self._services:
             return self._services[key]
-        import google_auth_httplib2
-        import httplib2
         from googleapiclient.discovery import build_from_document
         from googleapiclient.discovery_cache import get_static_doc
 
-        from calsync.backends.once_http import OnceHttp
-
-        if self._http is None:
-            # httplib2 would silently try a failed connection once more; calsync's own
-            # retries (counted, bounded, named in the error) are the only ones
-            httplib2.RETRIES = 1
-            self._raw_http = OnceHttp(timeout=self.retry.timeout)
-            self._http = google_auth_httplib2.AuthorizedHttp(
-                self.credentials(), http=self._raw_http
-            )
+        http = self._authorized()
         raw = get_static_doc(api, version)
         if raw is None:  # pragma: no cover - shipped with the library
             raise ProviderError(f"no discovery document for {api} {version}")
         doc = json.loads(raw)
         if self.api_url:
             doc["rootUrl"] = self.api_url.rstrip("/") + "/"
-        svc = build_from_document(doc, http=self._http)
+        svc = build_from_document(doc, http=http)
         self._services[key] = svc
         return svc
 
     def resource(self, api: str, version: str, name: str) -> Any:
         """A service's collection (``events``, ``files``...), built once: each build
-        generates every method with its docstring (~20 ms for Drive's ``files``)."""
+        generates every method with its docstring (~20 ms for Drive's ``files``).
+        With ``shared``, built once for all the sessions sharing it."""
         key = f"{api}:{version}:{name}"
         if key not in self._services:
-            self._services[key] = getattr(self.service(api, version), name)()
+            if self._shared is not None:
+                self._authorized()
+                self._services[key] = self._shared.resource(api, version, name)
+            else:
+                self._services[key] = getattr(self.service(api, version), name)()
         return self._services[key]
 
     # -- execution ----------------------------------------------------------------------
@@ -246,7 +265,7 @@ class Session:
         if raw is not None:
             raw.once = once
         try:
-            return request.execute(num_retries=0)
+            return request.execute(http=self._http, num_retries=0)
         finally:
             if raw is not None:
                 raw.once = False

@@ -171,3 +171,68 @@ def setup(
         f"Google calendar {calendar_id!r} connected ({mode}); login saved to {token_file}, "
         f"config updated: {config_path}"
     )
+
+
+# -- organisations: a service account with domain-wide delegation -------------------------
+
+ORG_SNIPPET = """[[organizations]]
+name = "{name}"
+provider = "google"
+service_account = "{key}"
+admin = "{admin}"
+groups = ["managers@{domain}"]  # or: members = [...], or: directory = true
+read_only = {read_only}
+"""
+
+
+def _token_refusal(key: Any, subject: str, scopes: tuple[str, ...], entry: tuple[str, ...]) -> str | None:
+    """One token request for ``subject``: None when Google issues it, else the reason."""
+    import google_auth_httplib2
+    import httplib2
+    from google.auth.exceptions import RefreshError, TransportError
+
+    from calsync.backends.google.service_account import refusal
+
+    creds = key.base.with_scopes(list(scopes)).with_subject(subject)
+    try:
+        creds.refresh(google_auth_httplib2.Request(httplib2.Http(timeout=20)))
+    except RefreshError as exc:
+        return str(refusal(exc, "setup", subject, key.client_id, entry)).removeprefix("setup: ")
+    except (TransportError, OSError, httplib2.HttpLib2Error) as exc:
+        raise AuthError(f"cannot reach Google's token endpoint {key.token_uri} "
+                        f"({type(exc).__name__})") from None
+    return None
+
+
+def setup_service_account(config_path: Path, key_path: Path, admin: str,
+                          check_user: str | None, read_only: bool, name: str) -> str:
+    """``calsync setup google --service-account KEY --admin ADDRESS``: checks the key, then
+    that Google issues a token as the admin for the directory scopes and as one user for
+    the calendar scopes; returns the ``[[organizations]]`` entry to add. A refusal names
+    the client id and the exact scope list for the Admin console."""
+    from calsync.backends.google.service_account import (
+        DIRECTORY_SCOPES,
+        ServiceAccountKey,
+        delegation_hint,
+        owner_scopes,
+    )
+
+    key_path = key_path.expanduser().resolve()
+    key = ServiceAccountKey.load(key_path, "")
+    admin = admin.strip().lower()
+    user = (check_user or admin).strip().lower()
+    calendar = owner_scopes(read_only)
+    entry = (*calendar, *DIRECTORY_SCOPES)
+    problems = [p for p in (_token_refusal(key, admin, DIRECTORY_SCOPES, entry),
+                            _token_refusal(key, user, calendar, entry)) if p]
+    if problems:
+        if len(problems) == 2 and all("unauthorized_client" in p for p in problems):
+            raise AuthError(f"domain-wide delegation is not set up for {key.client_email}: "
+                            f"{delegation_hint(key.client_id, entry)}")
+        raise AuthError("; ".join(dict.fromkeys(problems)))
+    snippet = ORG_SNIPPET.format(name=name, key=key_path, admin=admin,
+                                 domain=admin.partition("@")[2],
+                                 read_only=str(read_only).lower())
+    return (f"Domain-wide delegation works for {key.client_email} (client ID {key.client_id}): "
+            f"directory as {admin}, calendars as {user}.\n"
+            f"Add this to {config_path.expanduser()} and name the owners:\n\n{snippet}")

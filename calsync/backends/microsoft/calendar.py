@@ -92,6 +92,10 @@ class MicrosoftProvider:
 
     # -- reading --------------------------------------------------------------------------
 
+    def changed(self, window: Window) -> bool:
+        """One delta round for ``window``; whether it brought any change (:class:`Polls`)."""
+        return self.sync.changed(window)
+
     def fetch(self, window: Window) -> FetchResult:
         """Every occurrence overlapping the window, deleted instances as ``removed``."""
         items = self.sync.items(window)

@@ -77,6 +77,7 @@ class CalendarSync:
         self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
         self._calendar_path: str | None = None
         self._items: Items | None = None
+        self._synced: tuple[Window, bool] | None = None  # the window synced, and whether it changed
 
     def calendar_path(self) -> str:
         """``{mailbox}`` (main calendar) or ``{mailbox}/calendars/{id}`` for a named one."""
@@ -106,9 +107,16 @@ class CalendarSync:
         return self._calendar_path
 
     def items(self, window: Window) -> Items:
-        """Every cached event (trimmed) after bringing the cache up to date for ``window``."""
-        self._sync(window)
+        """Every cached event (trimmed) after bringing the cache up to date for ``window``
+        (once: a window :meth:`changed` synced is not synced again)."""
+        self.changed(window)
         return self._load_items()
+
+    def changed(self, window: Window) -> bool:
+        """Sync for ``window`` once per run; whether any event changed (True when unknown)."""
+        if self._synced is None or self._synced[0] != window:
+            self._synced = (window, self._sync(window))
+        return self._synced[1]
 
     def _load_items(self) -> Items:
         if self._items is None:
@@ -116,7 +124,7 @@ class CalendarSync:
             self._items = json.loads(raw) if raw else {}
         return self._items
 
-    def _sync(self, window: Window) -> None:
+    def _sync(self, window: Window) -> bool:
         lo, hi = chain_window(window)
         chain_raw = self.state.get("ms.delta")
         chain = json.loads(chain_raw) if chain_raw else None
@@ -128,21 +136,20 @@ class CalendarSync:
             and chain.get("calendar") == (self.calendar or "")
             and chain.get("v") == CACHE_VERSION
         )
-        items = self._load_items()
         changed = False
         if not fresh:
             assert chain is not None
-            try:
-                link, changed = self._replay(chain["link"], items)
+            try:  # the cached events are read only when the round brings a change
+                link, changed = self._replay(chain["link"], None)
             except GraphError as exc:
                 if exc.status not in (410, 400) and exc.code not in ("syncStateNotFound",):
                     raise
                 fresh = True  # the token expired: start a new chain
         if fresh and self._no_delta():
             self._items = self._view(window)  # learnt recently: this calendar has no delta
-            return
+            return True
         if fresh:
-            items.clear()
+            items = self._items = {}
             params = {"startDateTime": iso(lo), "endDateTime": iso(hi)}
             try:
                 link, _ = self._replay(f"{self.calendar_path()}/calendarView/delta", items,
@@ -159,7 +166,7 @@ class CalendarSync:
                     "calendar": self.calendar or "",
                     "until": (self.now + NODELTA_RETRY).isoformat()}))
                 self._items = self._view(window)
-                return
+                return True
             self.state.set("ms.nodelta", None)
             chain = {"start": lo.isoformat(), "end": hi.isoformat(), "link": link,
                      "calendar": self.calendar or "", "v": CACHE_VERSION}
@@ -169,7 +176,8 @@ class CalendarSync:
             chain["link"] = link
         self.state.set("ms.delta", json.dumps(chain))
         if changed:
-            self.state.set("ms.items", json.dumps(items, separators=(",", ":")))
+            self.state.set("ms.items", json.dumps(self._load_items(), separators=(",", ":")))
+        return changed
 
     def _no_delta(self) -> bool:
         """Whether delta was refused for this calendar recently (within NODELTA_RETRY)."""
@@ -238,9 +246,10 @@ class CalendarSync:
                 items[str(item.get("id"))] = trim(item)
         return items
 
-    def _replay(self, url: str, items: Items,
+    def _replay(self, url: str, items: Items | None,
                 params: dict[str, str] | None = None) -> tuple[str, bool]:
-        """Follow a delta round to its deltaLink, applying changes to ``items``."""
+        """Follow a delta round to its deltaLink, applying changes to ``items`` (None: the
+        cached events, read at the first change)."""
         headers = {"Prefer": f"{PREFER_READ}, odata.maxpagesize={PAGE_SIZE}"}
         changed = False
         next_url: str | None = url
@@ -249,6 +258,8 @@ class CalendarSync:
             params = None
             for item in page.get("value", []):
                 changed = True
+                if items is None:
+                    items = self._load_items()
                 ident = str(item.get("id"))
                 if "@removed" in item:
                     items.pop(ident, None)
