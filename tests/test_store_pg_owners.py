@@ -62,7 +62,7 @@ def ran(report: fleet.FleetReport) -> set[str]:
     return {o.member.address for o in report.orgs[0].owners if not o.busy and not o.failures}
 
 
-def test_each_owner_is_written_once_and_a_steady_run_costs_two_round_trips_each(
+def test_each_owner_is_written_once_and_a_steady_run_costs_four_round_trips_each(
         tmp_path: Path, pg_url: str) -> None:
     config = org_config(tmp_path)
     tenant = tenant_with(config.organizations[0], {A: ["r1@corp.example", "r2@corp.example"],
@@ -77,8 +77,9 @@ def test_each_owner_is_written_once_and_a_steady_run_costs_two_round_trips_each(
     second = pg_run(config, tenant, pg_url, stores=stores)
     assert second.exit_code() == 0 and written(second) == []
     assert len(tenant.mailboxes[A].writes) == 2 and len(tenant.mailboxes[B].writes) == 1
-    # each owner: lock + their rows, then unlock; the organisation: its summary and log line
-    assert (stores.round_trips, stores.statements) == (2 * 2 + 2, 3 * 2 + 2)
+    # each owner: lock + their rows; the quiet memo dropped, then kept (each durable at once,
+    # calsync.app.quiet); unlock. The organisation: its summary and its log line
+    assert (stores.round_trips, stores.statements) == (4 * 2 + 2, 5 * 2 + 2)
     stores.close()
     assert rows(pg_url, "SELECT scope, count(*) FROM calsync_runs GROUP BY scope") == [(ORG_SCOPE, 2)]
     assert not rows(pg_url, "SELECT * FROM pg_locks WHERE locktype = 'advisory'")
