@@ -4,6 +4,8 @@ at once, a runner that dies, and what each owner's run costs in round trips."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,8 +24,10 @@ from calsync.app.store_pg_owners import ORG_SCOPE, PgOwners
 from calsync.app.stores import open_owner_stores
 from calsync.backends.base import Calendar
 from calsync.config import Config, parse
+from calsync.core.blocks import BEGIN
 from calsync.core.state import KeyValue
 from calsync.errors import ConfigError, LockedError, ProviderError
+from tests.fakes.google import api_requests
 from tests.fleet_world import NOW, MemoryTenant, tenant_with
 from tests.pg import *  # noqa: F403
 from tests.pg import PASSWORD
@@ -342,3 +346,57 @@ def test_doctor_checks_the_database_of_an_organisation_only_config(tmp_path: Pat
     assert check.ok and "is reachable" in check.detail and PASSWORD not in check.detail
     bad = shared_state_check(pg_config(tmp_path, pg_url.replace(PASSWORD, "wrong"), 0o600))
     assert not bad.ok and "wrong" not in bad.detail
+
+
+def test_two_runner_processes_split_a_google_organisation(tmp_path: Path, pg_url: str) -> None:
+    """Two `calsync run` processes (two machines: their own CALSYNC_HOME) on one Workspace
+    (the loopback fake, slow as over a network) and one PostgreSQL state."""
+    from tests.fakes.google_tenant import FakeWorkspace
+    from tests.test_google_org import ALL, FLEET_NOW, SERIES
+
+    people = [f"m{i:02d}@example.com" for i in range(12)]
+    with FakeWorkspace(latency=0.02) as f:
+        key = tmp_path / "sa.json"
+        f.add_service_account(key, ALL)
+        f.add_user("admin@example.com", admin=True)
+        for p in people:
+            f.add_user(p)
+            f.seed_ics(SERIES.format(me=p, peer=f"r.{p}"), [p])
+        f.add_group("managers@example.com", "Managers", people)
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'state_url = "{pg_url}"\n\n[[organizations]]\nprovider = "google"\nname = "acme"\n'
+            f'service_account = "{key}"\nadmin = "admin@example.com"\n'
+            f'groups = ["managers@example.com"]\napi_url = "{f.base}"\ntimezone = "UTC"\n'
+            'concurrency = 2\n')
+        config.chmod(0o600)
+        cmd = [str(Path(sys.executable).with_name("calsync")), "--config", str(config), "run",
+               "--now", FLEET_NOW.isoformat()]
+
+        def start(home: str) -> subprocess.Popen[str]:
+            env = {**os.environ, "CALSYNC_HOME": str(tmp_path / home)}
+            return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
+
+        procs = [start("one"), start("two")]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        lines = [next(line for line in out.splitlines() if line.startswith("acme:"))
+                 for out, _ in outs]
+        found = [re.search(r"(?:(\d+) busy elsewhere.*)?; (\d+) agendas written", line)
+                 for line in lines]
+        assert all(found), lines
+        busy_counts = [int(m.group(1) or 0) for m in found if m]
+        written_counts = [int(m.group(2)) for m in found if m]
+        assert sum(written_counts) == len(people), lines  # each owner's agenda once in total
+        assert sum(busy_counts) > 0, lines  # they met: the other one held those owners
+        # and on the calendars: one write in all per owner, whoever made it
+        assert len(api_requests(f, "PATCH")) == len(people)
+        for p in people:
+            assert len([e for e in f.events.values()
+                        if p in e["_cals"] and BEGIN in e.get("description", "")]) == 1, p
+        f.log.clear()
+        third = start("three")
+        out, err = third.communicate(timeout=300)
+        assert third.returncode == 0, err
+        assert "; 0 agendas written" in out and not api_requests(f, "PATCH")
