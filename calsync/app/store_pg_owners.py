@@ -90,7 +90,7 @@ class PgOwners:
                 raise self.link.locked(scope, "this runner")
             self._held.add(scope)
         try:
-            slot = self.slots[next(self._turn) % len(self.slots)]
+            slot = self._pick()
             with slot.mutex:
                 conn = slot.connection(self.link)
                 try:
@@ -109,6 +109,13 @@ class PgOwners:
         finally:
             with self._count:
                 self._held.discard(scope)
+
+    def _pick(self) -> Slot:
+        """The next idle connection (taking turns), else the next one in turn."""
+        first = next(self._turn)
+        n = len(self.slots)
+        return next((self.slots[(first + i) % n] for i in range(n)
+                     if not self.slots[(first + i) % n].mutex.locked()), self.slots[first % n])
 
     def send(self, conn: Conn, batch: Batch) -> list[list[tuple[Any, ...]]]:
         """The statements in one round trip (a pipeline), each one's rows; a failure rolls
@@ -132,7 +139,7 @@ class PgOwners:
 
     def on_any(self, batch: Batch) -> list[list[tuple[Any, ...]]]:
         """The batch on whichever connection comes next (statements of no owner's)."""
-        slot = self.slots[next(self._turn) % len(self.slots)]
+        slot = self._pick()
         with slot.mutex:
             return self.send(slot.connection(self.link), batch)
 
