@@ -143,12 +143,15 @@ def shared_state_check(config: Config) -> Check:
     """A ``state_url`` database can be opened (schema included) and whether a run holds
     this owner's lock there now; the password is never shown."""
     from calsync.app.store_pg import redact
-    from calsync.app.stores import open_store
+    from calsync.app.stores import open_owner_stores, open_store
     from calsync.errors import CalsyncError, LockedError
 
     assert config.state_url is not None
     name, shown = "state database", redact(config.state_url)
     try:
+        if not config.owner.emails:  # organisations only: each owner is locked in turn
+            open_owner_stores(config).close()
+            return Check(name, True, f"{shown} is reachable")
         store = open_store(config)
     except CalsyncError as exc:
         return Check(name, False, str(exc),

@@ -12,8 +12,8 @@ time (a mutex around each statement), inside one transaction for the whole run: 
 checkpoint (a write-ahead record, a durable sync token) commits everything so far, as a
 single owner's checkpoint does, and the end of the run commits the rest, or rolls all back
 for a dry run. Network calls never hold the database. Runs on one machine exclude each
-other with the file lock; :mod:`calsync.app.store_pg` shares the state between machines
-with a lock per owner.
+other with the file lock; :mod:`calsync.app.store_pg_owners` shares the state between
+machines with a lock per owner.
 """
 
 from __future__ import annotations

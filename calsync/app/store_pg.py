@@ -29,7 +29,7 @@ import psycopg
 from calsync.app.store import ActionItemRow, Phases
 from calsync.errors import ConfigError, LockedError, ProviderError
 
-_SCHEMA: tuple[LiteralString, ...] = (
+SCHEMA: tuple[LiteralString, ...] = (
     "CREATE TABLE IF NOT EXISTS calsync_kv (scope TEXT, ns TEXT, key TEXT, value TEXT NOT NULL, "
     "PRIMARY KEY (scope, ns, key))",
     "CREATE TABLE IF NOT EXISTS calsync_writes (scope TEXT, calendar TEXT, ref TEXT, hash TEXT, "
@@ -42,6 +42,104 @@ _SCHEMA: tuple[LiteralString, ...] = (
     "exit_code INTEGER)",
 )
 _SCHEMA_LOCK = 0x6361_6C73_796E_63  # "calsync": two first runs create the tables one at a time
+
+# The statements both stores send (this one, and calsync.app.store_pg_owners).
+LOCK: LiteralString = "SELECT pg_try_advisory_lock(%s)"
+UNLOCK: LiteralString = "SELECT pg_advisory_unlock(%s)"
+HOLDER: LiteralString = (
+    "SELECT a.application_name, a.client_addr FROM pg_locks l "
+    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+    "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 1 "
+    "AND l.granted")
+KV_GET: LiteralString = "SELECT value FROM calsync_kv WHERE scope=%s AND ns=%s AND key=%s"
+KV_DELETE: LiteralString = "DELETE FROM calsync_kv WHERE scope=%s AND ns=%s AND key=%s"
+KV_PUT: LiteralString = ("INSERT INTO calsync_kv VALUES (%s, %s, %s, %s) ON CONFLICT (scope, ns, key) "
+                         "DO UPDATE SET value=excluded.value")
+WRITE_GET: LiteralString = "SELECT hash FROM calsync_writes WHERE scope=%s AND calendar=%s AND ref=%s"
+WRITE_PUT: LiteralString = (
+    "INSERT INTO calsync_writes VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, calendar, ref) "
+    "DO UPDATE SET hash=excluded.hash, written_at=excluded.written_at")
+ITEMS_GET: LiteralString = (
+    "SELECT key, owner, text, first_seen, done_at FROM calsync_action_items "
+    "WHERE scope=%s AND relationship=%s ORDER BY first_seen, seq")
+ITEM_GET: LiteralString = ("SELECT owner, text, done_at FROM calsync_action_items "
+                           "WHERE scope=%s AND relationship=%s AND key=%s")
+ITEM_PUT: LiteralString = (
+    "INSERT INTO calsync_action_items (scope, relationship, key, owner, text, first_seen, done_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (scope, relationship, key) DO UPDATE SET "
+    "owner=excluded.owner, text=excluded.text, "
+    "done_at=COALESCE(calsync_action_items.done_at, excluded.done_at)")
+RUN_PUT: LiteralString = "INSERT INTO calsync_runs VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def unchanged_item(row: tuple[Any, ...] | None, owner: str | None, text: str,
+                   done: str | None) -> bool:
+    """Whether a stored item ``(owner, text, done_at)`` needs no write for this sighting."""
+    return row is not None and (row[0], row[1]) == (owner, text) and bool(row[2] or not done)
+
+
+class Link:
+    """How to reach the database named by a ``state_url`` without ever showing its password:
+    connections (the tables created on the first), and psycopg's errors as one clean line."""
+
+    def __init__(self, url: str, connect_timeout: int = 10) -> None:
+        self.url, self.shown, self._secrets = url, redact(url), _secrets(url)
+        try:
+            given = psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.Error as exc:
+            raise ConfigError(f"state_url: not a PostgreSQL URL ({self.line(exc)})") from None
+        self._extra: dict[str, Any] = {
+            "autocommit": True, "application_name": f"calsync {os.getpid()}@{socket.gethostname()}"}
+        if "connect_timeout" not in given:
+            self._extra["connect_timeout"] = connect_timeout
+        self._schema = False
+
+    def connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """A new autocommit connection; the first one also creates the tables."""
+        try:
+            db = psycopg.connect(self.url, **self._extra)
+        except psycopg.Error as exc:
+            raise ProviderError(f"{self.shown}: cannot open calsync state: {self.line(exc)}") from None
+        if self._schema:
+            return db
+        try:
+            with self.errors("cannot set up calsync state"), db.transaction():
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in SCHEMA:
+                    db.execute(statement)
+        except ProviderError:
+            db.close()
+            raise
+        self._schema = True
+        return db
+
+    def line(self, exc: BaseException) -> str:
+        """The error as one line, the password scrubbed."""
+        text = " ".join(str(exc).split())
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text or type(exc).__name__
+
+    @contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """psycopg's errors in the block as one ProviderError naming the database."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise ProviderError(f"{self.shown}: {doing}: {self.line(exc)}") from None
+
+    def locked(self, scope: str, holder: str) -> LockedError:
+        """The error for an owner another runner holds."""
+        return LockedError(f"another calsync run ({holder}) holds the lock for "
+                           f"{scope} in {self.shown}; this run exits without writing")
+
+
+def holder_name(rows: list[tuple[Any, ...]]) -> str:
+    """Who holds a lock, from :data:`HOLDER`'s rows."""
+    if not rows:
+        return "?"
+    name, addr = rows[0]
+    return f"{name or '?'}{f' from {addr}' if addr else ''}"
 
 
 def redact(url: str) -> str:
@@ -64,48 +162,16 @@ class PgStore(Phases):
     """A :class:`calsync.app.store.StateStore` in PostgreSQL, for one owner (``scope``)."""
 
     def __init__(self, url: str, scope: str, connect_timeout: int = 10) -> None:
-        self.url, self.shown, self.scope = url, redact(url), scope.lower()
-        self._secrets = _secrets(url)
-        try:
-            given = psycopg.conninfo.conninfo_to_dict(url)
-        except psycopg.Error as exc:
-            raise ConfigError(f"state_url: not a PostgreSQL URL ({self._line(exc)})") from None
-        extra: dict[str, Any] = {"autocommit": True,
-                                 "application_name": f"calsync {os.getpid()}@{socket.gethostname()}"}
-        if "connect_timeout" not in given:
-            extra["connect_timeout"] = connect_timeout
-        try:
-            self.db = psycopg.connect(url, **extra)
-        except psycopg.Error as exc:
-            raise ProviderError(f"{self.shown}: cannot open calsync state: {self._line(exc)}") from None
-        try:
-            with self._errors("cannot set up calsync state"), self.db.transaction():
-                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in _SCHEMA:
-                    self.db.execute(statement)
-        except ProviderError:
-            self.db.close()
-            raise
+        self.link = Link(url, connect_timeout)
+        self.url, self.shown, self.scope = url, self.link.shown, scope.lower()
+        self.db = self.link.connect()
 
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
 
-    def _line(self, exc: BaseException) -> str:
-        text = " ".join(str(exc).split())
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text or type(exc).__name__
-
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except psycopg.Error as exc:
-            raise ProviderError(f"{self.shown}: {doing}: {self._line(exc)}") from None
-
     def _rows(self, sql: LiteralString, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._errors("calsync state"):
+        with self.link.errors("calsync state"):
             cur = self.db.execute(sql, params)
             return cur.fetchall() if cur.description else []
 
@@ -120,25 +186,14 @@ class PgStore(Phases):
     def lock(self) -> Iterator[None]:
         """This owner's advisory lock, for as long as the block runs (or the connection lives)."""
         key = lock_key(self.scope)
-        if not self._rows("SELECT pg_try_advisory_lock(%s)", (key,))[0][0]:
-            raise LockedError(f"another calsync run ({self._holder(key)}) holds the lock for "
-                              f"{self.scope} in {self.shown}; this run exits without writing")
+        if not self._rows(LOCK, (key,))[0][0]:
+            raise self.link.locked(self.scope, holder_name(
+                self._rows(HOLDER, (key >> 32, key & 0xFFFFFFFF))))
         try:
             yield
         finally:
             with suppress(psycopg.Error):  # a lost connection has let go of it already
-                self.db.execute("SELECT pg_advisory_unlock(%s)", (key,))
-
-    def _holder(self, key: int) -> str:
-        rows = self._rows(
-            "SELECT a.application_name, a.client_addr FROM pg_locks l "
-            "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-            "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid AND l.objsubid = 1 "
-            "AND l.granted", (key >> 32, key & 0xFFFFFFFF))
-        if not rows:
-            return "?"
-        name, addr = rows[0]
-        return f"{name or '?'}{f' from {addr}' if addr else ''}"
+                self.db.execute(UNLOCK, (key,))
 
     # -- namespaced key-values (calsync.core.state.KeyValue) ---------------------------------
 
@@ -150,50 +205,36 @@ class PgStore(Phases):
 
     def written_hash(self, calendar: str, ref: str) -> str | None:
         """The hash last recorded for ``ref``, if any."""
-        rows = self._rows("SELECT hash FROM calsync_writes WHERE scope=%s AND calendar=%s AND ref=%s",
-                          (self.scope, calendar, ref))
+        rows = self._rows(WRITE_GET, (self.scope, calendar, ref))
         return str(rows[0][0]) if rows else None
 
     def record_write(self, calendar: str, ref: str, digest: str, when: datetime) -> None:
         """Record what was just written to ``ref``, committed at once."""
-        self._rows(
-            "INSERT INTO calsync_writes VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, calendar, ref) "
-            "DO UPDATE SET hash=excluded.hash, written_at=excluded.written_at",
-            (self.scope, calendar, ref, digest, when))
+        self._rows(WRITE_PUT, (self.scope, calendar, ref, digest, when))
         self.checkpoint()
 
     # -- action items -------------------------------------------------------------------
 
     def action_items(self, relationship: str) -> list[ActionItemRow]:
         """A relationship's action items, oldest first."""
-        rows = self._rows(
-            "SELECT key, owner, text, first_seen, done_at FROM calsync_action_items "
-            "WHERE scope=%s AND relationship=%s ORDER BY first_seen, seq", (self.scope, relationship))
+        rows = self._rows(ITEMS_GET, (self.scope, relationship))
         return [ActionItemRow(*r) for r in rows]
 
     def upsert_action_item(
         self, relationship: str, key: str, owner: str | None, text: str, seen: str, done: str | None
     ) -> None:
         """As :meth:`calsync.app.store.Store.upsert_action_item`: unchanged items are not written."""
-        rows = self._rows(
-            "SELECT owner, text, done_at FROM calsync_action_items "
-            "WHERE scope=%s AND relationship=%s AND key=%s", (self.scope, relationship, key))
-        if rows and (rows[0][0], rows[0][1]) == (owner, text) and (rows[0][2] or not done):
+        rows = self._rows(ITEM_GET, (self.scope, relationship, key))
+        if unchanged_item(rows[0] if rows else None, owner, text, done):
             return
-        self._rows(
-            "INSERT INTO calsync_action_items (scope, relationship, key, owner, text, first_seen, done_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (scope, relationship, key) DO UPDATE SET "
-            "owner=excluded.owner, text=excluded.text, "
-            "done_at=COALESCE(calsync_action_items.done_at, excluded.done_at)",
-            (self.scope, relationship, key, owner, text, seen, done))
+        self._rows(ITEM_PUT, (self.scope, relationship, key, owner, text, seen, done))
 
     # -- run log ------------------------------------------------------------------------
 
     def log_run(self, started: datetime, finished: datetime, command: str, written: int,
                 warnings: int, errors: int, exit_code: int) -> None:
         """Append one line to this owner's run log."""
-        self._rows("INSERT INTO calsync_runs VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                   (self.scope, started, finished, command, written, warnings, errors, exit_code))
+        self._rows(RUN_PUT, (self.scope, started, finished, command, written, warnings, errors, exit_code))
 
 
 class PgNamespace:
@@ -204,8 +245,7 @@ class PgNamespace:
 
     def get(self, key: str) -> str | None:
         """The value, or None when the key is not set."""
-        rows = self.store._rows("SELECT value FROM calsync_kv WHERE scope=%s AND ns=%s AND key=%s",
-                                (self.store.scope, self.ns, key))
+        rows = self.store._rows(KV_GET, (self.store.scope, self.ns, key))
         return str(rows[0][0]) if rows else None
 
     def set(self, key: str, value: str | None) -> None:
@@ -213,12 +253,9 @@ class PgNamespace:
         if self.get(key) == value:
             return
         if value is None:
-            self.store._rows("DELETE FROM calsync_kv WHERE scope=%s AND ns=%s AND key=%s",
-                             (self.store.scope, self.ns, key))
+            self.store._rows(KV_DELETE, (self.store.scope, self.ns, key))
         else:
-            self.store._rows(
-                "INSERT INTO calsync_kv VALUES (%s, %s, %s, %s) ON CONFLICT (scope, ns, key) "
-                "DO UPDATE SET value=excluded.value", (self.store.scope, self.ns, key, value))
+            self.store._rows(KV_PUT, (self.store.scope, self.ns, key, value))
         if self.durable:
             self.store.checkpoint()
 

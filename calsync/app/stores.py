@@ -26,11 +26,16 @@ def open_store(config: Config) -> StateStore:
 
 def open_owner_stores(config: Config) -> OwnerStores:
     """Every organisation owner's state: in the SQLite file under ``CALSYNC_HOME`` unless
-    ``state_url`` names a PostgreSQL database."""
+    ``state_url`` names a PostgreSQL database (shared by runners, a lock per owner); the
+    password rule is :func:`open_store`'s."""
     if config.state_url is None:
         return SqliteOwners(data_dir() / "state.sqlite3")
-    raise ConfigError(f"{config.path}: state_url: organisation runs keep their state in SQLite "
-                      "for now; remove state_url")
+    from calsync.app.store_pg import redact
+    from calsync.app.store_pg_owners import PgOwners
+
+    if redact(config.state_url) != config.state_url:
+        _private_config(config)
+    return PgOwners(config.state_url)
 
 
 def _private_config(config: Config) -> None:
