@@ -101,6 +101,7 @@ def quiet_client_loggers() -> None:
             logger.setLevel(logging.ERROR)
 
 
+
 class Session:
     """One Google login's HTTP side: the transport, the built services, retries.
 
@@ -163,16 +164,11 @@ class Session:
         if key in self._services:
             return self._services[key]
         from googleapiclient.discovery import build_from_document
-        from googleapiclient.discovery_cache import get_static_doc
+
+        from calsync.backends.google.discovery import discovery
 
         http = self._authorized()
-        raw = get_static_doc(api, version)
-        if raw is None:  # pragma: no cover - shipped with the library
-            raise ProviderError(f"no discovery document for {api} {version}")
-        doc = json.loads(raw)
-        if self.api_url:
-            doc["rootUrl"] = self.api_url.rstrip("/") + "/"
-        svc = build_from_document(doc, http=http)
+        svc = build_from_document(discovery(api, version, self.api_url), http=http)
         self._services[key] = svc
         return svc
 

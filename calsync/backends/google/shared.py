@@ -10,7 +10,6 @@ has its own connection pool, reused by every owner that thread runs. Every reque
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -79,18 +78,11 @@ class SharedHttp:
 
     def _build(self, api: str, version: str) -> Any:
         from googleapiclient.discovery import build_from_document
-        from googleapiclient.discovery_cache import get_static_doc
 
-        from calsync.errors import ProviderError
+        from calsync.backends.google.discovery import discovery
 
-        raw = get_static_doc(api, version)
-        if raw is None:  # pragma: no cover - shipped with the library
-            raise ProviderError(f"no discovery document for {api} {version}")
-        doc = json.loads(raw)
-        if self.api_url:
-            doc["rootUrl"] = self.api_url.rstrip("/") + "/"
         # never sent on: each request goes out on its owner's authorized http
-        return build_from_document(doc, http=httplib2.Http())
+        return build_from_document(discovery(api, version, self.api_url), http=httplib2.Http())
 
     def requests(self) -> int:
         """HTTP requests sent so far on every thread's pool."""
