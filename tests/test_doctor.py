@@ -279,3 +279,11 @@ def test_exit_code_ranks_login_then_config_over_the_rest() -> None:
     assert exit_code([ok, timer]) == 4
     assert exit_code([timer, config]) == 2
     assert exit_code([timer, config, login]) == 3
+
+
+def test_an_organisation_config_is_counted(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[organizations]]\nprovider = "google"\nservice_account = "sa.json"\n'
+                      'members = ["a@corp.example"]\n')
+    checks = doctor.diagnose(config)
+    assert checks[0].ok and checks[0].detail.endswith("is valid (0 calendars, 1 organization)")

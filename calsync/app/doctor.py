@@ -61,8 +61,10 @@ def diagnose(config_path: Path, clock: Clock = utcnow) -> list[Check]:
                "edit that key (config.example.toml documents every key)")
         checks.append(Check("config", False, str(exc), fix, ConfigError.exit_code))
     if config is not None:
-        n = len(config.calendars)
-        checks.append(Check("config", True, f"{config.path} is valid ({n} calendar{'s' * (n != 1)})"))
+        n, k = len(config.calendars), len(config.organizations)
+        orgs = f", {k} organization{'s' * (k != 1)}" if k else ""
+        checks.append(Check("config", True,
+                            f"{config.path} is valid ({n} calendar{'s' * (n != 1)}{orgs})"))
         for cal in config.calendars:
             checks.extend(calendar_checks(cal, clock))
     home = data_dir()
