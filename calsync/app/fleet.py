@@ -36,7 +36,7 @@ from calsync.app.store import StateStore
 from calsync.app.store_owners import OwnerStores
 from calsync.backends.org import Member, Tenant
 from calsync.backends.registry import open_tenant
-from calsync.config import Config
+from calsync.config import CalendarConfig, Config
 from calsync.config_reader import OrgBase
 from calsync.core.hours import WorkingHours, parse_hours
 from calsync.core.model import Label, Owner
@@ -166,13 +166,13 @@ def members(org: OrgBase, tenant: Tenant) -> list[Member]:
     return [m for a, m in sorted(found.items()) if a not in skip]
 
 
-def owner_config(config: Config, org: OrgBase, member: Member, cal: object) -> Config:
+def owner_config(config: Config, org: OrgBase, member: Member, cal: CalendarConfig) -> Config:
     """A single owner's config: their addresses, the organisation's defaults, one calendar."""
     hours = parse_hours(org.working_hours) if org.working_hours else None
     emails = tuple(dict.fromkeys((member.address.lower(), *member.aliases)))
     owner = Owner(emails, org.timezone or config.owner.timezone,
                   hours or (config.owner.working_hours if config.owner.emails else WorkingHours()))
-    return replace(config, owner=owner, calendars=(cal,), organizations=())  # type: ignore[arg-type]
+    return replace(config, owner=owner, calendars=(cal,), organizations=())
 
 
 def _cadences(figures: list[tuple[str, float | None]]) -> list[tuple[str, str]]:
