@@ -11,6 +11,7 @@ the page itself needs no JavaScript.
 from __future__ import annotations
 
 import base64
+import fcntl
 import io
 import json
 import os
@@ -131,7 +132,9 @@ def browser() -> Iterator[DevTools]:
     child_in, child_out = os.dup(cmd_r), os.dup(ev_w)
     for fd in (cmd_r, ev_w):
         os.close(fd)
-    hi_in, hi_out = os.dup2(child_in, 100), os.dup2(child_out, 101)
+    # the lowest free fds above 4 (a fixed number could be an fd already open: after many
+    # tests a process holds over a hundred, and dup2 would silently close one of them)
+    hi_in, hi_out = fcntl.fcntl(child_in, fcntl.F_DUPFD, 5), fcntl.fcntl(child_out, fcntl.F_DUPFD, 5)
     os.close(child_in)
     os.close(child_out)
 
