@@ -51,8 +51,10 @@ def config_digest(config: Config, org: str | None = None) -> str:
     except PackageNotFoundError:  # pragma: no cover - a source checkout without metadata
         ours = "?"
     raw = {k: v for k, v in config.raw.items() if k != "organizations"}
-    for entry in config.raw.get("organizations", []):
-        if isinstance(entry, dict) and entry.get("name", entry.get("provider")) == org:
+    # the parsed entries are in the order written, their names already defaulted
+    for entry, parsed in zip(config.raw.get("organizations", []), config.organizations,
+                             strict=False):
+        if parsed.name == org:
             raw["organization"] = {k: v for k, v in entry.items()
                                    if k not in ("members", "groups", "exclude")}
     text = json.dumps(raw, sort_keys=True, default=str)
